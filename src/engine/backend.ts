@@ -1,0 +1,134 @@
+// Backend choice: native TensorFlow (tfjs-node[-gpu]) when the user installed it, else the WASM backend
+// with SIMD and threads plus our kernel pack, else the pure-JS cpu backend.
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+import os from 'node:os';
+import { registerThreadedWasm, terminateWasmThreads, threadedThreadsCount } from './threadedWasm.js';
+import { registerKernelPack } from './kernels/index.js';
+import { installWasmOomGuard } from './memory.js';
+
+export type BackendName = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+export const BACKEND_NAMES: readonly BackendName[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
+
+export interface EngineOptions {
+  /** 'auto' (default) picks tensorflow, then wasm, then cpu. Env: ATTFC_BACKEND. */
+  backend?: BackendName;
+  /** WASM threads (default: all cores). Env: ATTFC_THREADS. 1 loads the single-thread SIMD build. */
+  threads?: number;
+  /** Register the fast/missing WASM gradient kernels (default true; false measures stock tfjs). */
+  kernelPack?: boolean;
+  /** Print the one-line engine banner to stderr (default true). */
+  log?: boolean | ((line: string) => void);
+}
+
+export interface EngineInfo {
+  backend: 'tensorflow' | 'wasm' | 'cpu';
+  /** Native package in use when backend is 'tensorflow'. */
+  nativePackage?: string;
+  threads: number;
+  simd: boolean;
+  kernelPack: boolean;
+  tfjsVersion: string;
+}
+
+let current: EngineInfo | null = null;
+let pending: Promise<EngineInfo> | null = null;
+
+export function engineInfo(): EngineInfo | null {
+  return current;
+}
+
+export function describeEngine(i: EngineInfo): string {
+  if (i.backend === 'tensorflow') return `backend tensorflow (${i.nativePackage}, native)`;
+  if (i.backend === 'wasm')
+    return `backend wasm (${i.simd ? 'SIMD' : 'no SIMD'}, ${i.threads} thread${i.threads === 1 ? '' : 's'}, kernel pack ${i.kernelPack ? 'on' : 'off'})`;
+  return 'backend cpu (pure JavaScript, slow: install @tensorflow/tfjs-node or use --backend wasm)';
+}
+
+function envBackend(): BackendName | undefined {
+  const v = process.env.ATTFC_BACKEND;
+  if (!v) return undefined;
+  if (!(BACKEND_NAMES as readonly string[]).includes(v))
+    throw new Error(`ATTFC_BACKEND=${v}: expected one of ${BACKEND_NAMES.join(', ')}`);
+  return v as BackendName;
+}
+
+function envThreads(): number | undefined {
+  const v = process.env.ATTFC_THREADS;
+  if (!v) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`ATTFC_THREADS=${v}: expected a whole number >= 1`);
+  return n;
+}
+
+async function tryNative(): Promise<string | null> {
+  for (const name of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
+    try {
+      await import(name);
+      if (tf.findBackend('tensorflow') || tf.engine().registryFactory['tensorflow']) return name;
+    } catch {
+      /* not installed, or its native binary is missing */
+    }
+  }
+  return null;
+}
+
+/**
+ * Selects and initialises the compute backend once per process; later calls return the same info.
+ * Explicit options win over ATTFC_BACKEND / ATTFC_THREADS, which win over the defaults.
+ */
+export function initEngine(options: EngineOptions = {}): Promise<EngineInfo> {
+  if (current) return Promise.resolve(current);
+  if (!pending) pending = doInit(options).finally(() => (pending = null));
+  return pending;
+}
+
+async function doInit(options: EngineOptions): Promise<EngineInfo> {
+  const wanted = options.backend ?? envBackend() ?? 'auto';
+  const threads = Math.max(1, options.threads ?? envThreads() ?? os.cpus().length);
+  const pack = options.kernelPack ?? true;
+  let info: EngineInfo | null = null;
+
+  if (wanted === 'auto' || wanted === 'tensorflow') {
+    const native = await tryNative();
+    if (native) {
+      await tf.setBackend('tensorflow');
+      info = { backend: 'tensorflow', nativePackage: native, threads: os.cpus().length, simd: true, kernelPack: false, tfjsVersion: tf.version_core };
+    } else if (wanted === 'tensorflow') {
+      throw new Error('backend tensorflow: neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node can be loaded; run `npm install @tensorflow/tfjs-node` or use --backend wasm');
+    }
+  }
+  if (!info && (wanted === 'auto' || wanted === 'wasm')) {
+    try {
+      let used = 1;
+      if (threads > 1) used = await registerThreadedWasm(threads);
+      if (!(await tf.setBackend('wasm'))) throw new Error('tf.setBackend(wasm) returned false');
+      await tf.ready();
+      if (threads > 1) used = threadedThreadsCount();
+      installWasmOomGuard();
+      if (pack) registerKernelPack();
+      const simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) as boolean;
+      info = { backend: 'wasm', threads: used, simd, kernelPack: pack, tfjsVersion: tf.version_core };
+    } catch (e) {
+      if (wanted === 'wasm') throw e;
+    }
+  }
+  if (!info) {
+    await tf.setBackend('cpu');
+    info = { backend: 'cpu', threads: 1, simd: false, kernelPack: false, tfjsVersion: tf.version_core };
+  }
+  current = info;
+  const log = options.log ?? true;
+  if (log) {
+    const line = `attfc: ${describeEngine(info)}`;
+    if (typeof log === 'function') log(line);
+    else process.stderr.write(line + '\n');
+  }
+  return info;
+}
+
+/** Releases the backend's worker threads so the process can exit. Safe to call more than once. */
+export function shutdownEngine(): void {
+  terminateWasmThreads();
+}
