@@ -1,0 +1,59 @@
+// The one interface every classification head implements, so the trainer treats FC, Partial FC and
+// AttFC alike.
+import type * as tf from '@tensorflow/tfjs-core';
+
+export type HeadKind = 'fc' | 'pfc' | 'attfc';
+
+export interface HeadInput {
+  /** Raw (un-normalised) query embeddings from the trained encoder f_q, [B, D]; differentiable. */
+  embeddings: tf.Tensor2D;
+  /** Identity label of each query, length B. */
+  labels: Int32Array;
+  /**
+   * AttFC only: raw embeddings of the key images from the class encoder f_k, [B*(K-1), D]; key j of
+   * sample i is row i*(K-1)+j. Constants (no gradient flows into them).
+   */
+  keyEmbeddings?: tf.Tensor2D;
+  /** Optional per-key image quality in [0,1] (synthetic data), for attention diagnostics. */
+  keyQuality?: Float32Array;
+}
+
+/** SGD settings the trainer passes to heads that update their own state. */
+export interface SgdSettings {
+  lr: number;
+  momentum: number;
+  /** Added to the gradient before momentum (PyTorch SGD semantics). */
+  weightDecay: number;
+}
+
+/** Checkpointable head state: typed arrays by name plus JSON-able scalars. */
+export interface HeadState {
+  arrays: Record<string, Float32Array | Int32Array>;
+  json: Record<string, unknown>;
+}
+
+export interface Head {
+  readonly kind: HeadKind;
+  readonly numClasses: number;
+  readonly embeddingSize: number;
+  /** Called before the gradient pass, outside any tape (e.g. Partial FC samples and uploads its columns). */
+  prepare(labels: Int32Array): void;
+  /** The batch loss; called inside the trainer's gradient function. */
+  loss(input: HeadInput): tf.Scalar;
+  /** Persistent variables the trainer's optimizer updates like backbone weights (FullFC's W). */
+  trainableVariables(): tf.Variable[];
+  /** Per-step variables whose gradients the head applies itself in afterStep (Partial FC's sampled W). */
+  stepVariables(): tf.Variable[];
+  /**
+   * After backward and the optimizer step: apply head-managed updates (`stepGrads` in the order of
+   * stepVariables()) and do end-of-step bookkeeping (AttFC enqueues its GCCs here, after the loss).
+   */
+  afterStep(stepGrads: tf.Tensor[], sgd: SgdSettings): void;
+  /** Numbers from the last loss() for logs: positive cosine, hardest negative, attention stats, ... */
+  diagnostics(): Record<string, number>;
+  /** Bytes of head parameters + optimizer state + buffers, wherever they live (heap or JS). */
+  stateBytes(): number;
+  getState(): HeadState;
+  setState(s: HeadState): void;
+  dispose(): void;
+}
