@@ -1,0 +1,55 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import { setupEngine } from '../helpers/engine.js';
+import { batchNormTrain } from '../../src/engine/batchNorm.js';
+import { onBoth, randomArray, maxRelErr } from './kernelCompare.js';
+
+await setupEngine({ backend: 'wasm', threads: 1 });
+
+// Reference: the stock composition that autodiff differentiates op by op.
+function stockBn(x: tf.Tensor, g: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  const axes = [...Array(x.rank - 1).keys()];
+  const { mean, variance } = tf.moments(x, axes);
+  return tf.batchNorm(x, mean, variance, b, g, 1e-5);
+}
+
+for (const shape of [[4, 5, 5, 3], [6, 8]]) {
+  test(`closed-form batch-norm backward equals autodiff of the stock composition, x[${shape}]`, async () => {
+    const size = shape.reduce((p, q) => p * q, 1);
+    const c = shape[shape.length - 1];
+    const xs = randomArray(size, 1, 2);
+    const gs = randomArray(c, 2);
+    const bs = randomArray(c, 3);
+    const dys = randomArray(size, 4);
+    const r = await onBoth(() => {
+      const x = tf.tensor(xs, shape);
+      const g = tf.tensor1d(gs);
+      const b = tf.tensor1d(bs);
+      const dy = tf.tensor(dys, shape);
+      const ours = tf.grads((a: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(batchNormTrain(a, gg as tf.Tensor1D, bb as tf.Tensor1D), dy)))([x, g, b]);
+      const ref = tf.grads((a: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(stockBn(a, gg, bb), dy)))([x, g, b]);
+      return [batchNormTrain(x, g, b), stockBn(x, g, b), ...ours, ...ref];
+    });
+    for (const out of [r.wasm, r.cpu]) {
+      assert.ok(maxRelErr(out[0], out[1]) < 1e-4, 'forward');
+      for (let i = 0; i < 3; i++) assert.ok(maxRelErr(out[2 + i], out[5 + i]) < 1e-3, `grad ${i}: ${maxRelErr(out[2 + i], out[5 + i])}`);
+    }
+    for (let i = 0; i < 8; i++) assert.ok(maxRelErr(r.wasm[i], r.cpu[i]) < 1e-3, `wasm vs cpu ${i}`);
+  });
+}
+
+test('onStats receives the batch mean, biased variance and count', async () => {
+  await tf.setBackend('wasm');
+  const x = tf.tensor2d([[1, 10], [3, 20], [5, 60]]);
+  let got: number[][] = [];
+  tf.tidy(() => {
+    batchNormTrain(x, tf.ones([2]) as tf.Tensor1D, tf.zeros([2]) as tf.Tensor1D, 1e-5, (s) => {
+      got = [Array.from(s.mean.dataSync()), Array.from(s.variance.dataSync()), [s.count]];
+    });
+  });
+  assert.deepEqual(got[0], [3, 30]);
+  assert.ok(Math.abs(got[1][0] - 8 / 3) < 1e-5 && Math.abs(got[1][1] - 1400 / 3) < 1e-3);
+  assert.deepEqual(got[2], [3]);
+  x.dispose();
+});
