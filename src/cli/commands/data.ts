@@ -1,0 +1,100 @@
+// `attfc data inspect` and `attfc data pack`.
+import { InvalidArgumentError, type Command } from 'commander';
+import { inspect, type InspectReport } from '../../data/inspect.js';
+import { pack } from '../../data/pack.js';
+
+/** Where command output goes; tests pass their own to capture it. */
+export interface CommandIO {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  /** Marks the command as failed with this exit code (the process keeps running). */
+  setExitCode(code: number): void;
+}
+
+const processIO: CommandIO = {
+  stdout: (text) => void process.stdout.write(text),
+  stderr: (text) => void process.stderr.write(text),
+  setExitCode: (code) => void (process.exitCode = code),
+};
+
+/** Adds the `data` command group (inspect, pack) to `program`. */
+export function registerDataCommands(program: Command, io: CommandIO = processIO): void {
+  const data = program
+    .command('data')
+    .description('check and convert face-recognition datasets (RecordIO train.rec/.idx or image folders)');
+
+  data
+    .command('inspect <path>')
+    .summary('check a dataset and print its identity/image statistics and all problems found')
+    .description(
+      'check a dataset and summarise it: identities, images, images per identity, image size. <path> is a directory ' +
+        'with train.rec + train.idx (+ property), a .rec file, or an image folder root/<identity>/<image>.jpg|png. ' +
+        'Reads every record header and decodes a sample of images; lists ALL problems found and exits with 1 if any.',
+    )
+    .option('--json', 'print one JSON object instead of the human summary')
+    .option('--labels', 'print "key label" for every image, one per line (summary goes to stderr)')
+    .option('--sample <n>', 'images to decode-check, spread evenly over the set ("all" for every image)', parseSample, 200)
+    .action(async (path: string, opts: { json?: boolean; labels?: boolean; sample: number }) => {
+      const report = await inspect(path, { sample: opts.sample, labels: opts.labels === true });
+      if (opts.json) {
+        const { labels, ...summary } = report;
+        io.stdout(`${JSON.stringify(opts.labels ? { ...summary, labels } : summary)}\n`);
+      } else if (opts.labels) {
+        io.stdout(report.labels!.map((l) => `${l.key} ${l.label}\n`).join(''));
+        io.stderr(formatSummary(report));
+      } else {
+        io.stdout(formatSummary(report));
+      }
+      if (report.errors.length > 0) io.setExitCode(1);
+    });
+
+  data
+    .command('pack <image-folder> <out>')
+    .summary('convert an image folder into an insightface RecordIO dataset (train.rec, train.idx, property)')
+    .description(
+      'convert an image folder (root/<identity>/<image>.jpg|jpeg|png; identities numbered in sorted folder order) into ' +
+        'an insightface RecordIO dataset <out>/train.rec, train.idx and property. JPEGs are copied as-is after a decode ' +
+        'check; PNGs are re-encoded to JPEG (quality 95). <out> must not already hold a train.rec.',
+    )
+    .action(async (folder: string, out: string) => {
+      let last = 0;
+      const report = await pack(folder, out, {
+        onProgress: (done, total) => {
+          if (done === total || done - last >= 5000) {
+            last = done;
+            io.stderr(`packed ${done}/${total} images\n`);
+          }
+        },
+      });
+      const { width, height } = report.imageSize;
+      io.stdout(
+        `packed ${report.images} images of ${report.identities} identities into ${out} ` +
+          `(${report.reencoded} re-encoded to JPEG, property ${report.identities},${height},${width})\n`,
+      );
+      if (report.otherSizes > 0) {
+        io.stderr(`warning: ${report.otherSizes} images are not ${width}x${height}; training resizes them\n`);
+      }
+    });
+}
+
+function parseSample(value: string): number {
+  if (value === 'all') return Infinity;
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a non-negative integer or "all"');
+  return Number(value);
+}
+
+/** Human-readable report, one fact per line. */
+export function formatSummary(r: InspectReport): string {
+  const kind = r.format === 'recordio' ? `RecordIO (${r.layout ?? 'unknown'} layout)` : r.format === 'folder' ? 'image folder' : 'unreadable';
+  const lines = [
+    `${r.source}: ${kind}`,
+    `  identities        ${r.identities}`,
+    `  images            ${r.images}`,
+    `  per identity      min ${r.minPerIdentity}, median ${r.medianPerIdentity}, max ${r.maxPerIdentity}`,
+    `  image size        ${r.imageSize ? `${r.imageSize.width}x${r.imageSize.height}` : 'unknown'}`,
+    `  decode-checked    ${r.decodeChecked} images`,
+    r.errors.length === 0 ? '  errors            none' : `  errors            ${r.errors.length}`,
+    ...r.errors.map((e) => `    ${e}`),
+  ];
+  return `${lines.join('\n')}\n`;
+}
