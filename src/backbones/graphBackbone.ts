@@ -1,0 +1,159 @@
+// A Backbone that owns the variables of an ArchitectureSpec and runs its forward pass with tfjs-core
+// ops only, so every backend (cpu, wasm + kernel pack, tfjs-node) can train it.
+import * as tf from '@tensorflow/tfjs-core';
+import { batchNormTrain, batchNormInfer, type BatchStats } from '../engine/batchNorm.js';
+import { Rng } from '../util/rng.js';
+import { initialValues } from './init.js';
+import type { ArchitectureSpec, BatchNormNode, ConvNode, DenseNode, LayerNode } from './spec.js';
+import { groupWidths, paramSpecs } from './spec.js';
+import type { Backbone, NamedVariable, ResolvedBackboneOptions } from './types.js';
+
+/** insightface uses PyTorch's BN defaults: eps 1e-5, momentum 0.1 on the new batch value. */
+export const BN_EPSILON = 1e-5;
+export const BN_MOMENTUM = 0.1;
+
+export class GraphBackbone implements Backbone {
+  private readonly named: NamedVariable[];
+  private readonly byName = new Map<string, tf.Variable>();
+  private readonly dropoutRng: Rng;
+
+  constructor(
+    readonly name: string,
+    readonly options: ResolvedBackboneOptions,
+    private readonly spec: ArchitectureSpec,
+  ) {
+    const root = new Rng(options.seed);
+    const initRng = root.fork();
+    this.dropoutRng = root.fork();
+    this.named = paramSpecs(spec).map((p) => {
+      const size = p.shape.reduce((a, b) => a * b, 1);
+      const values = initialValues(p.init, size, initRng);
+      // Unnamed tf variables: f_q and f_k coexist, and tfjs variable names must be unique per process.
+      const variable = tf.tidy(() => tf.variable(tf.tensor(values, p.shape, 'float32'), p.kind === 'param'));
+      this.byName.set(p.name, variable);
+      return { name: p.name, variable, kind: p.kind };
+    });
+  }
+
+  variables(): NamedVariable[] {
+    return this.named.slice();
+  }
+
+  trainableVariables(): tf.Variable[] {
+    return this.named.filter((v) => v.kind === 'param').map((v) => v.variable);
+  }
+
+  paramCount(): number {
+    let n = 0;
+    for (const v of this.named) if (v.kind !== 'buffer') n += v.variable.size;
+    return n;
+  }
+
+  apply(x: tf.Tensor4D, training: boolean): tf.Tensor2D {
+    const s = this.spec.inputSize;
+    const [, h, w, c] = x.shape;
+    if (x.rank !== 4 || h !== s || w !== s || c !== this.spec.inputChannels)
+      throw new Error(`${this.name}.apply: expected NHWC input [B, ${s}, ${s}, ${this.spec.inputChannels}], got [${x.shape.join(', ')}]`);
+    return tf.tidy(() => this.run(this.spec.nodes, x, training)) as tf.Tensor2D;
+  }
+
+  copyFrom(other: Backbone): void {
+    const theirs = other.variables();
+    if (other.name !== this.name || theirs.length !== this.named.length)
+      throw new Error(`copyFrom: ${other.name} (${theirs.length} variables) does not match ${this.name} (${this.named.length})`);
+    theirs.forEach((t, i) => {
+      const mine = this.named[i];
+      if (t.name !== mine.name || !tf.util.arraysEqual(t.variable.shape, mine.variable.shape))
+        throw new Error(`copyFrom: variable ${i} is ${t.name} [${t.variable.shape}] but ${mine.name} [${mine.variable.shape}] was expected`);
+    });
+    // tfjs never mutates tensor data in place, so sharing the data until either side is reassigned is safe.
+    theirs.forEach((t, i) => this.named[i].variable.assign(t.variable));
+  }
+
+  dispose(): void {
+    for (const v of this.named) v.variable.dispose();
+    this.byName.clear();
+  }
+
+  private v(name: string): tf.Variable {
+    const found = this.byName.get(name);
+    if (!found) throw new Error(`${this.name}: no variable ${name} (disposed?)`);
+    return found;
+  }
+
+  private run(nodes: LayerNode[], input: tf.Tensor, training: boolean): tf.Tensor {
+    let x = input;
+    for (const n of nodes) {
+      switch (n.op) {
+        case 'conv':
+          x = this.conv(n, x as tf.Tensor4D);
+          break;
+        case 'bn':
+          x = this.batchNorm(n, x, training);
+          break;
+        case 'prelu':
+          x = tf.prelu(x, this.v(`${n.name}.weight`));
+          break;
+        case 'residual': {
+          const body = this.run(n.body, x, training);
+          const shortcut = n.shortcut.length > 0 ? this.run(n.shortcut, x, training) : x;
+          x = tf.add(body, shortcut);
+          break;
+        }
+        case 'flatten':
+          x = tf.reshape(x, [x.shape[0], -1]);
+          break;
+        case 'dropout':
+          if (training && n.rate > 0) x = tf.dropout(x, n.rate, undefined, this.dropoutRng.nextUint32());
+          break;
+        case 'dense':
+          x = this.dense(n, x as tf.Tensor2D);
+          break;
+      }
+    }
+    return x;
+  }
+
+  private conv(n: ConvNode, x: tf.Tensor4D): tf.Tensor4D {
+    const w = this.v(`${n.name}.weight`) as unknown as tf.Tensor4D;
+    const strides: [number, number] = [n.stride, n.stride];
+    if (n.groups === 1) return tf.conv2d(x, w, strides, n.pad);
+    const { perGroupIn, perGroupOut } = groupWidths(n);
+    if (perGroupIn === 1 && perGroupOut === 1) return tf.depthwiseConv2d(x, w, strides, n.pad);
+    return this.groupedConv(n, x, w, perGroupIn, perGroupOut);
+  }
+
+  /**
+   * Grouped conv from one channel-multiplier-1 depthwise conv: repeat every input channel `co` times
+   * (channel c*co+m), convolve each copy with its own filter, then sum the `ci` inputs of each group.
+   * tfjs-core has no grouped conv, and the wasm gradient kernels only cover multiplier 1.
+   */
+  private groupedConv(n: ConvNode, x: tf.Tensor4D, w: tf.Tensor4D, ci: number, co: number): tf.Tensor4D {
+    const [b, h, wd, c] = x.shape;
+    // Rank 3 because tfjs-core's Tile gradient stops at rank 4.
+    const repeated = tf.reshape(tf.broadcastTo(tf.reshape(x, [b * h * wd, c, 1]), [b * h * wd, c, co]), [b, h, wd, c * co]);
+    const filter = tf.reshape(w, [n.kernel, n.kernel, c * co, 1]) as tf.Tensor4D;
+    const y = tf.depthwiseConv2d(repeated as tf.Tensor4D, filter, [n.stride, n.stride], n.pad); // channel (g*ci+i)*co+o
+    const [, oh, ow] = y.shape;
+    return tf.reshape(tf.sum(tf.reshape(y, [b, oh, ow, n.groups, ci, co]), 4), [b, oh, ow, n.groups * co]);
+  }
+
+  private batchNorm(n: BatchNormNode, x: tf.Tensor, training: boolean): tf.Tensor {
+    const gamma = this.v(`${n.name}.weight`) as unknown as tf.Tensor1D;
+    const beta = this.v(`${n.name}.bias`) as unknown as tf.Tensor1D;
+    const mean = this.v(`${n.name}.running_mean`);
+    const variance = this.v(`${n.name}.running_var`);
+    if (!training) return batchNormInfer(x, gamma, beta, mean as unknown as tf.Tensor1D, variance as unknown as tf.Tensor1D, BN_EPSILON);
+    return batchNormTrain(x, gamma, beta, BN_EPSILON, (s: BatchStats) => {
+      // PyTorch: running = (1-m)*running + m*batch, with the unbiased batch variance.
+      const unbias = s.count > 1 ? s.count / (s.count - 1) : 1;
+      mean.assign(tf.add(tf.mul(mean, 1 - BN_MOMENTUM), tf.mul(s.mean, BN_MOMENTUM)));
+      variance.assign(tf.add(tf.mul(variance, 1 - BN_MOMENTUM), tf.mul(s.variance, BN_MOMENTUM * unbias)));
+    });
+  }
+
+  private dense(n: DenseNode, x: tf.Tensor2D): tf.Tensor2D {
+    const y: tf.Tensor2D = tf.matMul(x, this.v(`${n.name}.weight`) as unknown as tf.Tensor2D);
+    return n.biasInit ? tf.add<tf.Tensor2D>(y, this.v(`${n.name}.bias`)) : y;
+  }
+}
