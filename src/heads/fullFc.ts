@@ -1,0 +1,198 @@
+// Full FC head (insightface arcface_torch with sample rate 1): one learned class centre per identity,
+// W as a tf.Variable that the trainer's optimizer updates like a backbone weight, and the margin
+// softmax over cos(x, w_c) = normalize(x) . normalize(w_c). Only usable while W fits the WASM heap.
+// W is stored [N, D], one row per class like arcface_torch's weight (see cosineToCentres for why
+// rows are cheaper than a [D, N] layout on wasm).
+import * as tf from '@tensorflow/tfjs-core';
+import { AttfcError } from '../errors.js';
+import { WASM_HEAP_MAX_BYTES, formatBytes } from '../engine/index.js';
+import { Rng } from '../util/rng.js';
+import { ARCFACE, cosineToCentres, cosineStats, marginSoftmaxLoss, validateMargin, type MarginOptions } from './margin.js';
+import type { Head, HeadInput, HeadState, SgdSettings } from './types.js';
+
+export interface FullFcOptions {
+  numClasses: number;
+  embeddingSize: number;
+  /** Default ARCFACE. */
+  margin?: MarginOptions;
+  seed: number;
+  /** Batch size assumed by the WASM heap estimate (the logits are [B, N]); default 64. */
+  batchSize?: number;
+}
+
+/** Bytes a full-FC training step keeps on the WASM heap at its peak, by part. */
+export interface FullFcHeapEstimate {
+  /** W itself. */
+  weights: number;
+  /** The optimizer's momentum slot for W. */
+  momentum: number;
+  /** normalize(W), alive through the backward pass. */
+  normalised: number;
+  /** XNNPACK's packed copy of the matmul operand, cached while it lives (engine-notes §6). */
+  packed: number;
+  /** dW (and d normalize(W)) before the optimizer applies it. */
+  gradient: number;
+  /** Cosines, scaled logits, softmax and their gradient, each [B, N]. */
+  logits: number;
+  total: number;
+}
+
+/** Estimates the heap a full-FC step needs: five N x D tables plus four B x N logit tensors. */
+export function estimateFullFcHeap(numClasses: number, embeddingSize: number, batchSize: number): FullFcHeapEstimate {
+  const table = numClasses * embeddingSize * 4;
+  const e = { weights: table, momentum: table, normalised: table, packed: table, gradient: table, logits: 4 * batchSize * numClasses * 4 };
+  return { ...e, total: e.weights + e.momentum + e.normalised + e.packed + e.gradient + e.logits };
+}
+
+/** Throws AttfcError (user error: the labels come from the data) unless every label is a class id. */
+export function assertLabelsInRange(labels: Int32Array, numClasses: number, head: string): void {
+  for (let i = 0; i < labels.length; i++) {
+    const y = labels[i];
+    if (!(y >= 0 && y < numClasses))
+      throw new AttfcError(`head ${head}: label ${y} (batch row ${i}) is not a class id in 0..${numClasses - 1}; check num-classes against the dataset`);
+  }
+}
+
+/** Throws AttfcError unless the head sizes are usable. */
+export function assertHeadSizes(numClasses: number, embeddingSize: number, head: string): void {
+  if (!(Number.isInteger(numClasses) && numClasses >= 2))
+    throw new AttfcError(`head ${head}: numClasses must be a whole number >= 2 (got ${numClasses})`);
+  if (!(Number.isInteger(embeddingSize) && embeddingSize >= 1))
+    throw new AttfcError(`head ${head}: embeddingSize must be a whole number >= 1 (got ${embeddingSize})`);
+}
+
+/** Checks that the embeddings are [labels.length, embeddingSize]. */
+export function assertEmbeddings(embeddings: tf.Tensor2D, labels: Int32Array, embeddingSize: number, head: string): void {
+  const [b, d] = embeddings.shape;
+  if (b !== labels.length || d !== embeddingSize)
+    throw new Error(`head ${head}: embeddings are [${b}, ${d}], expected [${labels.length}, ${embeddingSize}] (batch x embedding size)`);
+}
+
+/** Keeps the last diagnostics tensor of a head alive until the next loss(), and reads it lazily. */
+export class CosineDiagnostics {
+  private stats: tf.Tensor1D | null = null;
+  private cached: Record<string, number> | null = null;
+
+  /** Replaces the kept stats with `stats` ([positiveCos, hardestNegCos]); call inside the loss's tidy. */
+  set(stats: tf.Tensor1D): void {
+    this.stats?.dispose();
+    this.stats = tf.keep(stats);
+    this.cached = null;
+  }
+
+  read(): Record<string, number> {
+    if (!this.stats) return {};
+    if (!this.cached) {
+      const [positiveCos, hardestNegCos] = this.stats.dataSync();
+      this.cached = { positiveCos, hardestNegCos };
+    }
+    return { ...this.cached };
+  }
+
+  dispose(): void {
+    this.stats?.dispose();
+    this.stats = null;
+    this.cached = null;
+  }
+}
+
+export class FullFcHead implements Head {
+  readonly kind = 'fc' as const;
+  readonly numClasses: number;
+  readonly embeddingSize: number;
+  readonly margin: MarginOptions;
+  /** Class centres [N, D], one row per class. */
+  readonly weight: tf.Variable<tf.Rank.R2>;
+  private readonly diag = new CosineDiagnostics();
+
+  constructor(opts: FullFcOptions) {
+    const { numClasses: n, embeddingSize: d } = opts;
+    assertHeadSizes(n, d, 'fc');
+    this.margin = opts.margin ?? ARCFACE;
+    validateMargin(this.margin);
+    if (tf.getBackend() === 'wasm') {
+      // check before allocating anything: past the heap limit wasm would corrupt memory, not fail
+      const e = estimateFullFcHeap(n, d, opts.batchSize ?? 64);
+      if (e.total > WASM_HEAP_MAX_BYTES)
+        throw new AttfcError(
+          `head fc: ${n} classes x embedding ${d} needs about ${formatBytes(e.total)} of WASM heap per step ` +
+            `(W ${formatBytes(e.weights)}, momentum ${formatBytes(e.momentum)}, normalised W ${formatBytes(e.normalised)}, ` +
+            `XNNPACK packed copy ${formatBytes(e.packed)}, gradient ${formatBytes(e.gradient)}, logits ${formatBytes(e.logits)} at batch ${opts.batchSize ?? 64}) ` +
+            `but one wasm instance holds at most ${formatBytes(WASM_HEAP_MAX_BYTES)}: use --head pfc or --head attfc`,
+        );
+    }
+    this.numClasses = n;
+    this.embeddingSize = d;
+    // normal(0, 0.01) like arcface_torch
+    const rng = new Rng(opts.seed);
+    const init = new Float32Array(n * d);
+    for (let i = 0; i < init.length; i++) init[i] = 0.01 * rng.normal();
+    const t = tf.tensor2d(init, [n, d]);
+    this.weight = tf.variable(t, true);
+    t.dispose();
+  }
+
+  prepare(labels: Int32Array): void {
+    assertLabelsInRange(labels, this.numClasses, 'fc');
+  }
+
+  loss(input: HeadInput): tf.Scalar {
+    const { embeddings, labels } = input;
+    assertLabelsInRange(labels, this.numClasses, 'fc');
+    assertEmbeddings(embeddings, labels, this.embeddingSize, 'fc');
+    return tf.tidy(() => {
+      const target = tf.tensor1d(labels, 'int32');
+      const cos = cosineToCentres(embeddings, this.weight);
+      this.diag.set(cosineStats(cos, target));
+      return marginSoftmaxLoss(cos, target, this.margin);
+    });
+  }
+
+  trainableVariables(): tf.Variable[] {
+    return [this.weight];
+  }
+
+  stepVariables(): tf.Variable[] {
+    return [];
+  }
+
+  afterStep(stepGrads: tf.Tensor[], _sgd: SgdSettings): void {
+    if (stepGrads.length !== 0) throw new Error(`head fc: afterStep got ${stepGrads.length} step gradients, expected none`);
+  }
+
+  /** positiveCos: mean cosine to the own centre; hardestNegCos: batch mean of the largest other cosine. */
+  diagnostics(): Record<string, number> {
+    return this.diag.read();
+  }
+
+  /** W plus the optimizer's momentum for it. */
+  stateBytes(): number {
+    return 2 * this.embeddingSize * this.numClasses * 4;
+  }
+
+  /** W as a copy, [N, D] row-major (row c is class c). */
+  getState(): HeadState {
+    return {
+      arrays: { W: new Float32Array(this.weight.dataSync()) },
+      json: { kind: this.kind, numClasses: this.numClasses, embeddingSize: this.embeddingSize, layout: 'W [N, D] row-major' },
+    };
+  }
+
+  setState(s: HeadState): void {
+    const { numClasses: n, embeddingSize: d } = this;
+    if (s.json.numClasses !== undefined && (s.json.numClasses !== n || s.json.embeddingSize !== d))
+      throw new AttfcError(`head fc state: numClasses ${String(s.json.numClasses)} x embedding ${String(s.json.embeddingSize)}, expected ${n} x ${d}`);
+    const w = s.arrays.W;
+    if (!(w instanceof Float32Array) || w.length !== d * n)
+      throw new AttfcError(`head fc state: W has ${w ? w.length : 'no'} float32 values, expected ${n * d} (${n} classes x embedding ${d})`);
+    // copied: on the cpu backend a tensor keeps the very array it was made from
+    const t = tf.tensor2d(w.slice(), [n, d]);
+    this.weight.assign(t);
+    t.dispose();
+  }
+
+  dispose(): void {
+    this.diag.dispose();
+    this.weight.dispose();
+  }
+}
