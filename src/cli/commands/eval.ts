@@ -1,0 +1,243 @@
+// `attfc eval` (verification .bin sets with insightface's protocol, IJB-B/C) and `attfc embed`.
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { writeFileSync, renameSync } from 'node:fs';
+import { extname } from 'node:path';
+import { loadEmbeddingModel } from '../../backbones/index.js';
+import { initEngine } from '../../engine/index.js';
+import { AttfcError } from '../../errors.js';
+import { embedImageFiles } from '../../eval/embedFiles.js';
+import { embedderFromLayersModel, type Embedder } from '../../eval/embedder.js';
+import { evaluateBin, formatVerificationLine, type VerificationResult } from '../../eval/evaluateBin.js';
+import { evaluateIjb, formatIjbTable, formatTable, type IjbResult, type IjbTarget } from '../../eval/ijb.js';
+import { writeNpyFloat32 } from '../../eval/npy.js';
+import { formatFixed } from '../../eval/numeric.js';
+import { writeRocPlot, type RocSeries } from '../../eval/plot.js';
+import { createProgress } from '../../eval/progress.js';
+
+/** A loaded model ready for evaluation. */
+export interface LoadedEmbedder {
+  embedder: Embedder;
+  metadata: Record<string, unknown>;
+  dispose(): void;
+}
+
+/** Where the commands write and how they load models; tests replace these. */
+export interface EvalCommandDeps {
+  stdout?: (text: string) => void;
+  stderr?: { write(text: string): unknown; isTTY?: boolean };
+  loadModel?: (dir: string) => Promise<LoadedEmbedder>;
+}
+
+/** Loads an attfc embedding model directory (model.json + weights) as an Embedder. */
+export async function loadEmbedder(dir: string): Promise<LoadedEmbedder> {
+  const { model, metadata } = await loadEmbeddingModel(dir);
+  const fromMeta = metadata.inputSize;
+  const shape = model.inputs[0]?.shape;
+  const fromShape = shape && shape[1] === shape[2] ? shape[1] : null;
+  const inputSize = typeof fromMeta === 'number' ? fromMeta : fromShape;
+  if (typeof inputSize !== 'number' || !Number.isInteger(inputSize) || inputSize <= 0)
+    throw new AttfcError(`${dir}/model.json: cannot tell the input size (no userDefinedMetadata.inputSize, input shape ${JSON.stringify(shape)})`);
+  return { embedder: embedderFromLayersModel(model, inputSize), metadata, dispose: () => model.dispose() };
+}
+
+function positiveInt(flag: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${flag} expects a whole number >= 1, got '${v}'`);
+    return n;
+  };
+}
+
+function pct(x: number, digits = 2): string {
+  return `${formatFixed(x * 100, digits)}%`;
+}
+
+/** The summary table printed after the per-set insightface lines. */
+export function formatVerificationTable(results: readonly VerificationResult[]): string {
+  return formatTable(
+    ['Set', 'Pairs', 'Accuracy', 'Std', 'XNorm', 'TAR@FAR=1e-3', 'AUC'],
+    results.map((r) => [
+      r.name,
+      String(r.pairs),
+      formatFixed(r.accuracy, 5),
+      formatFixed(r.std, 5),
+      formatFixed(r.xnorm, 4),
+      formatFixed(r.tarAtFar1e3, 5),
+      formatFixed(r.auc, 5),
+    ]),
+  );
+}
+
+interface EvalOptions {
+  model: string;
+  bin?: string[];
+  ijb?: string;
+  target: IjbTarget;
+  batchSize: number;
+  json?: boolean;
+  plot?: string;
+  name?: string[];
+  step?: string;
+}
+
+interface EmbedOptions {
+  model: string;
+  out?: string;
+  batchSize: number;
+}
+
+function stepLabel(opts: EvalOptions, metadata: Record<string, unknown>): string {
+  if (opts.step !== undefined) return opts.step;
+  for (const key of ['step', 'globalStep']) {
+    const v = metadata[key];
+    if (typeof v === 'number' || typeof v === 'string') return String(v);
+  }
+  return '0';
+}
+
+/** Adds `eval` and `embed` to `program`. */
+export function registerEvalCommands(program: Command, deps: EvalCommandDeps = {}): void {
+  const stdout = deps.stdout ?? ((t: string) => void process.stdout.write(t));
+  const stderr = deps.stderr ?? process.stderr;
+  const loadModel = deps.loadModel ?? loadEmbedder;
+
+  program
+    .command('eval')
+    .summary('verification accuracy on .bin sets (LFW, CFP-FP, AgeDB-30) and TAR@FAR on IJB-B/C')
+    .description(
+      "evaluate an embedding model with insightface's protocols. --bin: pickled verification sets (lfw.bin, cfp_fp.bin, " +
+        'agedb_30.bin, ...): flip-sum embeddings, 10-fold accuracy with the threshold picked on the other 9 folds; prints ' +
+        '`[name][step]Accuracy-Flip: acc+-std` per set, then a table with XNorm, TAR at FAR 1e-3 and AUC. --ijb: an IJB-B/C ' +
+        'root (meta/ + loose_crop/): 5-point alignment, template pooling, TAR at FAR 1e-6..1e-1.',
+    )
+    .requiredOption('--model <dir>', 'embedding model directory (model.json + weights, from attfc train/export)')
+    .option('--bin <files...>', 'verification .bin files')
+    .option('--name <names...>', 'set names for the --bin files, in order (default: file names without .bin)')
+    .option('--ijb <root>', 'IJB-B/C root with meta/ and loose_crop/')
+    .addOption(new Option('--target <target>', 'which IJB benchmark --ijb holds').choices(['IJBB', 'IJBC']).default('IJBC'))
+    .option('--batch-size <n>', 'images per forward pass (each also runs mirrored)', positiveInt('--batch-size'), 32)
+    .option('--step <label>', 'step shown in the insightface line (default: the model metadata step, else 0)')
+    .option('--json', 'print only JSON on stdout (progress stays on stderr)')
+    .option('--plot <file>', 'write the ROC curves of all sets to a .svg or .png figure')
+    .action(async (opts: EvalOptions) => {
+      const bins = opts.bin ?? [];
+      if (bins.length === 0 && !opts.ijb) throw new AttfcError('eval: give --bin <files...> and/or --ijb <root>');
+      if (opts.name && opts.name.length !== bins.length)
+        throw new AttfcError(`eval: --name has ${opts.name.length} names but --bin has ${bins.length} files`);
+      await initEngine();
+      const loaded = await loadModel(opts.model);
+      try {
+        const step = stepLabel(opts, loaded.metadata);
+        const sets: VerificationResult[] = [];
+        for (let i = 0; i < bins.length; i++) {
+          const name = opts.name?.[i];
+          const label = name ?? bins[i].replace(/^.*[\\/]/, '').replace(/\.bin$/i, '');
+          const r = await evaluateBin(loaded.embedder, bins[i], {
+            batchSize: opts.batchSize,
+            name,
+            onProgress: createProgress(label, { stream: stderr }),
+          });
+          sets.push(r);
+          if (!opts.json) stdout(`${formatVerificationLine(r.name, step, r)}\n`);
+        }
+        let ijb: IjbResult | null = null;
+        if (opts.ijb) {
+          ijb = await evaluateIjb(loaded.embedder, opts.ijb, opts.target, {
+            batchSize: opts.batchSize,
+            onProgress: createProgress(opts.target, { stream: stderr }),
+          });
+        }
+        if (opts.json) {
+          const out: Record<string, unknown> = {};
+          if (bins.length > 0)
+            out.sets = sets.map((r) => ({ name: r.name, pairs: r.pairs, accuracy: r.accuracy, std: r.std, xnorm: r.xnorm, tarAtFar1e3: r.tarAtFar1e3 }));
+          if (ijb)
+            out.ijb = {
+              name: ijb.name,
+              target: ijb.target,
+              images: ijb.images,
+              templates: ijb.templates,
+              pairs: ijb.pairs,
+              auc: ijb.auc,
+              tarAtFar: Object.fromEntries(ijb.tarAtFar.map((t) => [t.far.toExponential(0), t.tar])),
+            };
+          stdout(`${JSON.stringify(out)}\n`);
+        } else {
+          if (sets.length > 0) stdout(`${formatVerificationTable(sets)}\n`);
+          if (ijb) stdout(`${formatIjbTable([ijb])}\n`);
+        }
+        if (opts.plot) {
+          const series: RocSeries[] = sets.map((r) => ({
+            name: r.name,
+            detail: `acc ${pct(r.accuracy)}   AUC ${formatFixed(r.auc, 4)}   TAR@1e-3 ${pct(r.tarAtFar1e3)}`,
+            fpr: r.roc.fpr,
+            tpr: r.roc.tpr,
+          }));
+          if (ijb) {
+            const at = (far: number) => ijb.tarAtFar.find((t) => t.far === far)?.tar ?? 0;
+            series.push({
+              name: ijb.name,
+              detail: `AUC ${formatFixed(ijb.auc, 4)}   TAR@1e-4 ${pct(at(1e-4))}   TAR@1e-5 ${pct(at(1e-5))}`,
+              fpr: ijb.roc.fpr,
+              tpr: ijb.roc.tpr,
+            });
+          }
+          const model = typeof loaded.metadata.backbone === 'string' ? `${loaded.metadata.backbone} ` : '';
+          await writeRocPlot(opts.plot, series, { title: `ROC \u2014 ${model}step ${step}` });
+          stderr.write(`wrote ${opts.plot}\n`);
+        }
+      } finally {
+        loaded.dispose();
+      }
+    });
+
+  program
+    .command('embed <images...>')
+    .summary('write L2-normalised embeddings of aligned face images to JSON or .npy')
+    .description(
+      'embed aligned face crops with a model: one plain forward pass per image (no flip-sum), L2-normalised, so the ' +
+        'cosine similarity of two faces is the dot product. Images not at the model input size are scaled on the short ' +
+        'side and centre-cropped. Output: --out file.json ({"<image>": [..D floats]}), --out file.npy (float32 [n, D], ' +
+        'rows in argument order), or JSON on stdout without --out.',
+    )
+    .requiredOption('--model <dir>', 'embedding model directory (model.json + weights)')
+    .option('--out <file>', 'output file: .json or .npy')
+    .option('--batch-size <n>', 'images per forward pass', positiveInt('--batch-size'), 32)
+    .action(async (images: string[], opts: EmbedOptions) => {
+      const ext = opts.out ? extname(opts.out).toLowerCase() : '.json';
+      if (ext !== '.json' && ext !== '.npy') throw new AttfcError(`embed: --out ${opts.out}: expected a .json or .npy file name`);
+      if (ext === '.json') {
+        const seen = new Set<string>();
+        for (const f of images) {
+          if (seen.has(f)) throw new AttfcError(`embed: ${f} is given twice; JSON output maps each file to one embedding`);
+          seen.add(f);
+        }
+      }
+      await initEngine();
+      const loaded = await loadModel(opts.model);
+      try {
+        const { dim, embeddings } = await embedImageFiles(loaded.embedder, images, {
+          batchSize: opts.batchSize,
+          onProgress: createProgress('embed', { stream: stderr }),
+        });
+        if (ext === '.npy') {
+          writeNpyFloat32(opts.out as string, embeddings, [images.length, dim]);
+          stderr.write(`wrote ${opts.out}: float32 [${images.length}, ${dim}], rows in argument order\n`);
+          return;
+        }
+        const obj: Record<string, number[]> = {};
+        images.forEach((f, i) => (obj[f] = Array.from(embeddings.subarray(i * dim, (i + 1) * dim))));
+        const text = `${JSON.stringify(obj)}\n`;
+        if (!opts.out) {
+          stdout(text);
+          return;
+        }
+        const tmp = `${opts.out}.tmp-${process.pid}`;
+        writeFileSync(tmp, text);
+        renameSync(tmp, opts.out);
+        stderr.write(`wrote ${opts.out}: ${images.length} embeddings of ${dim} floats\n`);
+      } finally {
+        loaded.dispose();
+      }
+    });
+}

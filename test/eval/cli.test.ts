@@ -1,0 +1,119 @@
+// `attfc eval` and `attfc embed` through commander, with a tiny model saved like a trained one.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Command } from 'commander';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { setupEngine } from '../helpers/engine.js';
+import { fileSaveHandler } from '../../src/backbones/index.js';
+import { registerEvalCommands } from '../../src/cli/commands/eval.js';
+import { writeVerificationBin } from '../../src/eval/binWriter.js';
+import { encodeNpyFloat32 } from '../../src/eval/npy.js';
+import { renderRocSvg } from '../../src/eval/plot.js';
+import { makePairs, tinyModel, TINY_SIZE } from './fixtures.js';
+
+await setupEngine(); // wasm: inference only
+
+const dir = mkdtempSync(join(tmpdir(), 'attfc-evalcli-'));
+const modelDir = join(dir, 'model');
+await tinyModel().save(fileSaveHandler(modelDir, { inputSize: TINY_SIZE, backbone: 'tiny', step: 1234 }));
+const pairs = await makePairs(12);
+const binA = join(dir, 'lfw.bin');
+const binB = join(dir, 'cfp_fp.bin');
+writeVerificationBin(binA, pairs);
+writeVerificationBin(binB, pairs.slice(0, 10));
+
+async function run(...args: string[]): Promise<{ out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const program = new Command('attfc').exitOverride();
+  registerEvalCommands(program, { stdout: (t) => (out += t), stderr: { write: (t: string) => (err += t), isTTY: false } });
+  await program.parseAsync(args, { from: 'user' });
+  return { out, err };
+}
+
+test('eval --bin prints one insightface line per set, then a table', async () => {
+  const { out, err } = await run('eval', '--model', modelDir, '--bin', binA, binB, '--batch-size', '8');
+  const lines = out.trimEnd().split('\n');
+  assert.match(lines[0], /^\[lfw\]\[1234\]Accuracy-Flip: [01]\.\d{5}\+-\d\.\d{5}$/);
+  assert.match(lines[1], /^\[cfp_fp\]\[1234\]Accuracy-Flip: [01]\.\d{5}\+-\d\.\d{5}$/);
+  assert.match(lines[3], /\| +Set +\| +Pairs +\| +Accuracy +\| +Std +\| +XNorm +\| +TAR@FAR=1e-3 +\| +AUC +\|/);
+  assert.match(out, /\| +lfw +\| +12 +\|/);
+  assert.match(out, /\| +cfp_fp +\| +10 +\|/);
+  // progress went to stderr as plain lines (not a TTY)
+  assert.match(err, /lfw: 100% {2}24\/24 images/);
+});
+
+test('eval --json prints only JSON; --name and --step label the sets; --plot writes a PNG', async () => {
+  const plot = join(dir, 'roc.png');
+  const { out, err } = await run('eval', '--model', modelDir, '--bin', binA, binB, '--name', 'A', 'B', '--json', '--plot', plot);
+  const parsed = JSON.parse(out);
+  assert.deepEqual(Object.keys(parsed), ['sets']);
+  assert.deepEqual(parsed.sets.map((s: { name: string }) => s.name), ['A', 'B']);
+  assert.deepEqual(Object.keys(parsed.sets[0]), ['name', 'pairs', 'accuracy', 'std', 'xnorm', 'tarAtFar1e3']);
+  assert.equal(parsed.sets[1].pairs, 10);
+  assert.match(err, /wrote .*roc\.png/);
+  const meta = await sharp(plot).metadata();
+  assert.equal(meta.format, 'png');
+  assert.equal(meta.width, 1640);
+  const step = await run('eval', '--model', modelDir, '--bin', binB, '--step', 'final');
+  assert.match(step.out, /^\[cfp_fp\]\[final\]Accuracy-Flip: /);
+});
+
+test('eval argument errors are one-line user errors', async () => {
+  await assert.rejects(run('eval', '--model', modelDir), /^AttfcError: eval: give --bin <files\.\.\.> and\/or --ijb <root>$/);
+  await assert.rejects(run('eval', '--model', modelDir, '--bin', binA, binB, '--name', 'x'), /--name has 1 names but --bin has 2 files/);
+  await assert.rejects(run('eval', '--model', modelDir, '--bin', binA, '--plot', join(dir, 'roc.pdf')), /--plot .*roc\.pdf: expected a \.svg or \.png file name/);
+  await assert.rejects(run('eval', '--model', join(dir, 'missing'), '--bin', binA));
+});
+
+test('embed writes L2-normalised embeddings as JSON or a real .npy', async () => {
+  const files = [0, 1, 2].map((i) => {
+    const f = join(dir, `img${i}.png`);
+    writeFileSync(f, pairs[i].a);
+    return f;
+  });
+  const { out } = await run('embed', '--model', modelDir, ...files);
+  const obj = JSON.parse(out) as Record<string, number[]>;
+  assert.deepEqual(Object.keys(obj), files);
+  for (const v of Object.values(obj)) {
+    assert.equal(v.length, 8);
+    assert.ok(Math.abs(Math.hypot(...v) - 1) < 1e-6);
+  }
+  const npy = join(dir, 'emb.npy');
+  await run('embed', '--model', modelDir, '--out', npy, ...files);
+  const buf = readFileSync(npy);
+  assert.deepEqual([...buf.subarray(0, 8)], [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]); // \x93NUMPY v1.0
+  const hlen = buf.readUInt16LE(8);
+  assert.equal((10 + hlen) % 64, 0);
+  assert.equal(buf.toString('latin1', 10, 10 + hlen).trimEnd(), "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 8), }");
+  const data = new Float32Array(buf.buffer.slice(buf.byteOffset + 10 + hlen, buf.byteOffset + buf.length));
+  assert.deepEqual(Array.from(data.subarray(0, 8)), obj[files[0]].map((v) => Math.fround(v)));
+  const json = join(dir, 'emb.json');
+  await run('embed', '--model', modelDir, '--out', json, ...files);
+  assert.deepEqual(JSON.parse(readFileSync(json, 'utf8')), obj);
+  await assert.rejects(run('embed', '--model', modelDir, '--out', join(dir, 'e.txt'), files[0]), /expected a \.json or \.npy file name/);
+  await assert.rejects(run('embed', '--model', modelDir, files[0], files[0]), /is given twice/);
+  assert.equal(existsSync(join(dir, 'e.txt')), false);
+});
+
+test('npy header for a 1-D array and the SVG figure content', () => {
+  const b = encodeNpyFloat32(Float32Array.from([1, 2]), [2]);
+  assert.ok(b.toString('latin1').includes("'shape': (2,), }"));
+  const svg = renderRocSvg(
+    [
+      { name: 'lfw', detail: 'acc 99.50%', fpr: [0, 0, 0.5, 1], tpr: [0, 0.9, 1, 1] },
+      { name: 'a<b', fpr: [0, 1], tpr: [0, 1] },
+    ],
+    { title: 'ROC & more' },
+  );
+  assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+  assert.match(svg, /ROC &amp; more/);
+  assert.match(svg, />lfw</);
+  assert.match(svg, />a&lt;b</);
+  assert.equal((svg.match(/<polyline /g) ?? []).length, 2);
+  assert.match(svg, /False accept rate/);
+  assert.match(svg, /True accept rate/);
+});
