@@ -1,0 +1,180 @@
+// Writes a synthetic face dataset: training identities to train.rec/.idx/property (insightface layout,
+// labels [identity, quality]), held-out identities to the verification set synth_val.bin, and the
+// generator settings to synth.json. A directory whose synth.json matches the options is reused as is.
+import { existsSync, readFileSync, rmSync, writeFileSync, mkdirSync, renameSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { InsightfaceRecWriter } from '../recordioWriter.js';
+import { writeVerificationBin } from '../../eval/binWriter.js';
+import { checkWorkers, GENERATOR_VERSION, resolveSynthOptions, type ResolvedSynthOptions, type SynthOptions } from './options.js';
+import { planVerificationPairs } from './pairs.js';
+import { RenderPool } from './pool.js';
+import { LOW_QUALITY_THRESHOLD } from './quality.js';
+import type { ImageKey } from './render.js';
+
+export const SYNTH_FILES = {
+  rec: 'train.rec',
+  idx: 'train.idx',
+  property: 'property',
+  verification: 'synth_val.bin',
+  meta: 'synth.json',
+} as const;
+
+/** Runs with fewer images than this render on the calling thread unless `workers` is given. */
+const SMALL_RUN_IMAGES = 1000;
+
+export interface SynthSummary {
+  /** Output directory. */
+  out: string;
+  options: ResolvedSynthOptions;
+  generatorVersion: number;
+  trainImages: number;
+  identities: number;
+  verifyIdentities: number;
+  verifyPairs: number;
+  /** Distinct images rendered for the verification pairs. */
+  verifyImages: number;
+  /** Training images with quality below LOW_QUALITY_THRESHOLD. */
+  lowQualityImages: number;
+  meanQuality: number;
+  /** Wall time of the rendering run (of the original run when cached). */
+  seconds: number;
+  /** Images rendered (training + verification) per second of wall time. */
+  imagesPerSecond: number;
+  workers: number;
+  /** True when an existing matching dataset was reused and nothing was rendered. */
+  cached: boolean;
+}
+
+interface SynthMeta extends Omit<SynthSummary, 'out' | 'cached'> {
+  generator: 'attfc-synth';
+}
+
+function sameOptions(a: ResolvedSynthOptions, b: ResolvedSynthOptions): boolean {
+  const keys = Object.keys(a) as (keyof ResolvedSynthOptions)[];
+  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
+}
+
+/** The summary of a finished dataset in `out` made with exactly these options, or null. */
+function cachedSummary(out: string, options: ResolvedSynthOptions): SynthSummary | null {
+  const metaPath = join(out, SYNTH_FILES.meta);
+  if (!existsSync(metaPath)) return null;
+  let meta: SynthMeta;
+  try {
+    meta = JSON.parse(readFileSync(metaPath, 'utf8')) as SynthMeta;
+  } catch {
+    return null;
+  }
+  if (meta.generator !== 'attfc-synth' || meta.generatorVersion !== GENERATOR_VERSION || !meta.options) return null;
+  if (!sameOptions(meta.options, options)) return null;
+  const needed = [SYNTH_FILES.rec, SYNTH_FILES.idx, SYNTH_FILES.property, ...(options.verifyPairs > 0 ? [SYNTH_FILES.verification] : [])];
+  if (!needed.every((f) => existsSync(join(out, f)))) return null;
+  const { generator: _generator, ...rest } = meta;
+  return { ...rest, out, cached: true };
+}
+
+/**
+ * Renders the synthetic dataset described by `opts` into `out` (see SYNTH_FILES), using a pool of
+ * render threads; returns at once if `out/synth.json` records identical options. `onProgress` is
+ * called after every image with (done, total).
+ */
+export async function synthesize(out: string, opts: SynthOptions, onProgress?: (done: number, total: number) => void): Promise<SynthSummary> {
+  const options = resolveSynthOptions(opts);
+  const requestedWorkers = checkWorkers(opts.workers);
+  const cached = cachedSummary(out, options);
+  if (cached) return cached;
+
+  mkdirSync(out, { recursive: true });
+  // the old record no longer describes the files once we start replacing them
+  rmSync(join(out, SYNTH_FILES.meta), { force: true });
+
+  const t0 = performance.now();
+  const pairs = planVerificationPairs(options);
+  const verifyKeys = uniqueKeys(pairs.flatMap((p) => [p.a, p.b]));
+  const trainImages = options.identities * options.imagesPerIdentity;
+  const total = trainImages + verifyKeys.length;
+  const trainKeys: ImageKey[] = [];
+  for (let id = 0; id < options.identities; id++) for (let k = 0; k < options.imagesPerIdentity; k++) trainKeys.push({ id, k });
+
+  // starting a worker (TypeScript loader + sharp) costs ~0.7 s of CPU, and rendering on the calling thread
+  // already keeps both cores partly busy (sharp rasterises and encodes on its own thread pool)
+  const defaultWorkers = total >= SMALL_RUN_IMAGES ? os.cpus().length : 0;
+  const workers = Math.max(0, Math.min(requestedWorkers ?? defaultWorkers, Math.ceil(total / 32)));
+  const pool = new RenderPool(options.seed, options, workers);
+  const writer = new InsightfaceRecWriter(out, { width: options.size, height: options.size });
+  let done = 0;
+  let lowQualityImages = 0;
+  let qualitySum = 0;
+  try {
+    let i = 0;
+    for await (const images of pool.render(trainKeys)) {
+      for (const image of images) {
+        writer.add(trainKeys[i++].id, image.jpeg, [image.quality]);
+        if (image.quality < LOW_QUALITY_THRESHOLD) lowQualityImages++;
+        qualitySum += image.quality;
+        onProgress?.(++done, total);
+      }
+    }
+    writer.close();
+
+    if (options.verifyPairs > 0) {
+      const jpegs = new Map<string, Buffer>();
+      let j = 0;
+      for await (const images of pool.render(verifyKeys)) {
+        for (const image of images) {
+          jpegs.set(keyName(verifyKeys[j++]), image.jpeg);
+          onProgress?.(++done, total);
+        }
+      }
+      const jpegOf = (key: ImageKey) => jpegs.get(keyName(key)) as Buffer;
+      writeVerificationBin(
+        join(out, SYNTH_FILES.verification),
+        pairs.map((p) => ({ a: jpegOf(p.a), b: jpegOf(p.b), same: p.same })),
+      );
+    } else {
+      rmSync(join(out, SYNTH_FILES.verification), { force: true });
+    }
+  } catch (e) {
+    writer.abort();
+    throw e;
+  } finally {
+    await pool.close();
+  }
+
+  const seconds = (performance.now() - t0) / 1000;
+  const meta: SynthMeta = {
+    generator: 'attfc-synth',
+    generatorVersion: GENERATOR_VERSION,
+    options,
+    trainImages,
+    identities: options.identities,
+    verifyIdentities: options.verifyIdentities,
+    verifyPairs: options.verifyPairs,
+    verifyImages: verifyKeys.length,
+    lowQualityImages,
+    meanQuality: trainImages > 0 ? qualitySum / trainImages : 0,
+    seconds,
+    imagesPerSecond: total / Math.max(seconds, 1e-9),
+    workers,
+  };
+  const metaPath = join(out, SYNTH_FILES.meta);
+  writeFileSync(`${metaPath}.partial`, `${JSON.stringify(meta, null, 2)}\n`);
+  renameSync(`${metaPath}.partial`, metaPath);
+  const { generator: _generator, ...rest } = meta;
+  return { ...rest, out, cached: false };
+}
+
+function keyName(key: ImageKey): string {
+  return `${key.id}/${key.k}`;
+}
+
+/** Distinct keys in first-seen order. */
+function uniqueKeys(keys: readonly ImageKey[]): ImageKey[] {
+  const seen = new Set<string>();
+  return keys.filter((key) => {
+    const name = keyName(key);
+    if (seen.has(name)) return false;
+    seen.add(name);
+    return true;
+  });
+}
