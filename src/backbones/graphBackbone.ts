@@ -130,8 +130,11 @@ export class GraphBackbone implements Backbone {
    */
   private groupedConv(n: ConvNode, x: tf.Tensor4D, w: tf.Tensor4D, ci: number, co: number): tf.Tensor4D {
     const [b, h, wd, c] = x.shape;
-    // Rank 3 because tfjs-core's Tile gradient stops at rank 4.
-    const repeated = tf.reshape(tf.broadcastTo(tf.reshape(x, [b * h * wd, c, 1]), [b * h * wd, c, co]), [b, h, wd, c * co]);
+    // Repeat each channel co times as a matmul with a constant 0/1 matrix: its gradient is one more
+    // matmul, where broadcastTo's (Tile's) gradient is a strided Slice that wasm runs element by element.
+    const r = new Float32Array(c * c * co);
+    for (let i = 0; i < c; i++) for (let m = 0; m < co; m++) r[i * c * co + i * co + m] = 1;
+    const repeated = tf.reshape(tf.matMul(tf.reshape(x, [b * h * wd, c]), tf.tensor2d(r, [c, c * co])), [b, h, wd, c * co]);
     const filter = tf.reshape(w, [n.kernel, n.kernel, c * co, 1]) as tf.Tensor4D;
     const y = tf.depthwiseConv2d(repeated as tf.Tensor4D, filter, [n.stride, n.stride], n.pad); // channel (g*ci+i)*co+o
     const [, oh, ow] = y.shape;

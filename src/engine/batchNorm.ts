@@ -14,8 +14,37 @@ export interface BatchStats {
 }
 
 /**
+ * Per-channel sum over every axis but the last. On wasm and cpu it is a JS loop over the tensor's memory
+ * with float64 accumulators: wasm's Sum over leading axes transposes the whole tensor first and then adds
+ * single-threaded in float32 (it saturates at 2^24), which made it the slowest part of batch-norm.
+ */
+export function channelSum(x: tf.Tensor): tf.Tensor1D {
+  const name = tf.getBackend();
+  if (name !== 'wasm' && name !== 'cpu') return tf.sum(x, [...Array(x.rank - 1).keys()]) as tf.Tensor1D;
+  const c = x.shape[x.rank - 1];
+  const data = heapView(x);
+  const acc = new Float64Array(c);
+  for (let i = 0; i < data.length; i += c) for (let j = 0; j < c; j++) acc[j] += data[i + j];
+  return tf.tensor1d(Float32Array.from(acc));
+}
+
+/** The tensor's float32 values without a copy where the backend allows it (wasm heap view). */
+function heapView(x: tf.Tensor): Float32Array {
+  const b = tf.backend() as unknown as { typedArrayFromHeap?: (t: { shape: number[]; dtype: string; dataId: object }) => Float32Array };
+  if (tf.getBackend() === 'wasm' && b.typedArrayFromHeap) return b.typedArrayFromHeap({ shape: x.shape, dtype: x.dtype, dataId: x.dataId });
+  return x.dataSync() as Float32Array;
+}
+
+/** Backends where reading tensor memory from JS is free and fused JS loops beat chains of small kernels. */
+function jsBackend(): boolean {
+  const n = tf.getBackend();
+  return n === 'wasm' || n === 'cpu';
+}
+
+/**
  * y = gamma * (x - mean) / sqrt(var + eps) + beta with batch statistics over every axis but the last.
  * `onStats` receives the batch statistics (e.g. to update running averages); they are disposed after.
+ * `impl` forces the fused-JS or the tensor-op implementation (default: fused on wasm/cpu).
  */
 export function batchNormTrain<T extends tf.Tensor>(
   x: T,
@@ -23,7 +52,87 @@ export function batchNormTrain<T extends tf.Tensor>(
   beta: tf.Tensor1D,
   eps = 1e-5,
   onStats?: (s: BatchStats) => void,
+  impl: 'auto' | 'fused' | 'ops' = 'auto',
 ): T {
+  const fused = impl === 'fused' || (impl === 'auto' && jsBackend());
+  return (fused ? bnFused : bnOps)(x, gamma, beta, eps, onStats) as T;
+}
+
+/**
+ * Two passes forward (statistics, then y = x*scale + shift) and two backward (the two channel sums, then
+ * dx = A*dy + B*x + C per channel), in JS over the tensors' memory with float64 channel accumulators.
+ * The op-by-op version makes ~7 passes each way, every one a separate single-threaded wasm kernel.
+ */
+function bnFused(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number, onStats?: (s: BatchStats) => void): tf.Tensor {
+  const c = x.shape[x.rank - 1];
+  const count = x.size / c;
+  const f = tf.customGrad((xIn, g, b, save) => {
+    const xi = xIn as tf.Tensor;
+    const xs = heapView(xi);
+    const sum = new Float64Array(c);
+    const sq = new Float64Array(c);
+    for (let i = 0; i < xs.length; i += c)
+      for (let j = 0; j < c; j++) {
+        const v = xs[i + j];
+        sum[j] += v;
+        sq[j] += v * v;
+      }
+    const gs = (g as tf.Tensor).dataSync();
+    const bs = (b as tf.Tensor).dataSync();
+    const mean = new Float64Array(c);
+    const variance = new Float64Array(c);
+    const rstd = new Float64Array(c);
+    const scale = new Float32Array(c);
+    const shift = new Float32Array(c);
+    for (let j = 0; j < c; j++) {
+      mean[j] = sum[j] / count;
+      variance[j] = Math.max(0, sq[j] / count - mean[j] * mean[j]);
+      rstd[j] = 1 / Math.sqrt(variance[j] + eps);
+      scale[j] = gs[j] * rstd[j];
+      shift[j] = bs[j] - mean[j] * scale[j];
+    }
+    const y = new Float32Array(xs.length);
+    for (let i = 0; i < xs.length; i += c) for (let j = 0; j < c; j++) y[i + j] = xs[i + j] * scale[j] + shift[j];
+    if (onStats)
+      tf.tidy(() => onStats({ mean: tf.tensor1d(Float32Array.from(mean)), variance: tf.tensor1d(Float32Array.from(variance)), count }));
+    (save as tf.GradSaveFunc)([xi]);
+    return {
+      value: tf.tensor(y, xi.shape),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const ds = heapView(dy as tf.Tensor);
+        const xv = heapView(saved[0]);
+        const dbeta = new Float64Array(c);
+        const dxc = new Float64Array(c); // sum(dy * (x - mean))
+        for (let i = 0; i < ds.length; i += c)
+          for (let j = 0; j < c; j++) {
+            const d = ds[i + j];
+            dbeta[j] += d;
+            dxc[j] += d * (xv[i + j] - mean[j]);
+          }
+        const dgamma = new Float32Array(c);
+        const A = new Float32Array(c);
+        const B = new Float32Array(c);
+        const C = new Float32Array(c);
+        for (let j = 0; j < c; j++) {
+          const dg = dxc[j] * rstd[j];
+          dgamma[j] = dg;
+          const gr = gs[j] * rstd[j];
+          // dx = gamma*rstd/N * (N*dy - dbeta - xhat*dgamma), xhat = (x-mean)*rstd
+          A[j] = gr;
+          B[j] = (-gr * rstd[j] * dg) / count;
+          C[j] = (-gr * dbeta[j]) / count - B[j] * mean[j];
+        }
+        const dx = new Float32Array(ds.length);
+        for (let i = 0; i < ds.length; i += c) for (let j = 0; j < c; j++) dx[i + j] = A[j] * ds[i + j] + B[j] * xv[i + j] + C[j];
+        return [tf.tensor(dx, saved[0].shape), tf.tensor1d(dgamma), tf.tensor1d(Float32Array.from(dbeta))];
+      },
+    };
+  });
+  return f(x, gamma, beta);
+}
+
+/** The same maths as tensor ops, for backends whose memory JS cannot read cheaply (tfjs-node, GPU). */
+function bnOps(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number, onStats?: (s: BatchStats) => void): tf.Tensor {
   const axes = [...Array(x.rank - 1).keys()];
   const count = x.size / x.shape[x.rank - 1];
   const f = tf.customGrad((xIn, g, b, save) => {
@@ -42,13 +151,12 @@ export function batchNormTrain<T extends tf.Tensor>(
         const [xh, rs, gm] = saved;
         const dbeta = tf.sum(d, axes);
         const dgamma = tf.sum(tf.mul(d, xh), axes);
-        // dx = gamma*rstd/N * (N*dy - sum(dy) - xhat*sum(dy*xhat))
         const dx = tf.mul(tf.div(tf.mul(gm, rs), count), tf.sub(tf.sub(tf.mul(d, count), dbeta), tf.mul(xh, dgamma)));
         return [dx, dgamma, dbeta];
       },
     };
   });
-  return f(x, gamma, beta) as T;
+  return f(x, gamma, beta);
 }
 
 /** Inference-mode batch norm from running statistics. */

@@ -14,7 +14,7 @@ function stockBn(x: tf.Tensor, g: tf.Tensor, b: tf.Tensor): tf.Tensor {
   return tf.batchNorm(x, mean, variance, b, g, 1e-5);
 }
 
-for (const shape of [[4, 5, 5, 3], [6, 8]]) {
+for (const shape of [[4, 5, 5, 3], [6, 8], [3, 7, 6, 16]]) {
   test(`closed-form batch-norm backward equals autodiff of the stock composition, x[${shape}]`, async () => {
     const size = shape.reduce((p, q) => p * q, 1);
     const c = shape[shape.length - 1];
@@ -29,13 +29,17 @@ for (const shape of [[4, 5, 5, 3], [6, 8]]) {
       const dy = tf.tensor(dys, shape);
       const ours = tf.grads((a: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(batchNormTrain(a, gg as tf.Tensor1D, bb as tf.Tensor1D), dy)))([x, g, b]);
       const ref = tf.grads((a: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(stockBn(a, gg, bb), dy)))([x, g, b]);
-      return [batchNormTrain(x, g, b), stockBn(x, g, b), ...ours, ...ref];
+      const ops = tf.grads((a: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(batchNormTrain(a, gg as tf.Tensor1D, bb as tf.Tensor1D, 1e-5, undefined, 'ops'), dy)))([x, g, b]);
+      return [batchNormTrain(x, g, b), stockBn(x, g, b), ...ours, ...ref, batchNormTrain(x, g, b, 1e-5, undefined, 'ops'), ...ops];
     });
     for (const out of [r.wasm, r.cpu]) {
       assert.ok(maxRelErr(out[0], out[1]) < 1e-4, 'forward');
       for (let i = 0; i < 3; i++) assert.ok(maxRelErr(out[2 + i], out[5 + i]) < 1e-3, `grad ${i}: ${maxRelErr(out[2 + i], out[5 + i])}`);
+      // the tensor-op implementation (used on native backends) agrees too
+      assert.ok(maxRelErr(out[8], out[1]) < 1e-4, 'ops forward');
+      for (let i = 0; i < 3; i++) assert.ok(maxRelErr(out[9 + i], out[5 + i]) < 1e-3, `ops grad ${i}`);
     }
-    for (let i = 0; i < 8; i++) assert.ok(maxRelErr(r.wasm[i], r.cpu[i]) < 1e-3, `wasm vs cpu ${i}`);
+    for (let i = 0; i < 12; i++) assert.ok(maxRelErr(r.wasm[i], r.cpu[i]) < 1e-3, `wasm vs cpu ${i}`);
   });
 }
 
