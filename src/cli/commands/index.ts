@@ -1,0 +1,15 @@
+// Every CLI command module registers itself on the program here.
+import type { Command } from 'commander';
+import { registerDataCommands } from './data.js';
+import { registerTrainCommand } from './train.js';
+import { registerDemoCommand } from './demo.js';
+import { registerEvalCommands } from './eval.js';
+import { registerSynthCommand } from './synth.js';
+
+export const commandModules: ((program: Command) => void)[] = [
+  registerTrainCommand,
+  registerDemoCommand,
+  (p) => registerDataCommands(p),
+  (p) => registerEvalCommands(p),
+  (p) => registerSynthCommand(p),
+];

@@ -1,0 +1,109 @@
+// `attfc train`: flags and/or a JSON/YAML config file -> validated config -> training with progress.
+import { Command, Option } from 'commander';
+import { readConfigFile, parseTrainConfig, BACKBONES, HEADS, type TrainConfig } from '../../train/config.js';
+import { AttfcError } from '../../errors.js';
+
+/** CLI flag -> config key, with help text; numbers stay strings when malformed so the schema names them. */
+const FLAGS: { flag: string; key: keyof TrainConfig; help: string; kind: 'string' | 'number' | 'list' | 'negate'; choices?: readonly string[] }[] = [
+  { flag: '--data <path>', key: 'data', help: 'training data: insightface folder (train.rec, train.idx, property), a .rec file, or an image folder root/<identity>/<image>', kind: 'string' },
+  { flag: '--output <dir>', key: 'output', help: 'output folder for metrics.jsonl, checkpoints/ and model/ (default runs/train)', kind: 'string' },
+  { flag: '--backbone <name>', key: 'backbone', help: 'backbone (default r50)', kind: 'string', choices: BACKBONES },
+  { flag: '--input-size <px>', key: 'inputSize', help: 'square input side; images are resized to it (default 112)', kind: 'number' },
+  { flag: '--width <multiplier>', key: 'widthMultiplier', help: 'channel width multiplier for CPU-sized models (default 1)', kind: 'number' },
+  { flag: '--embedding-size <d>', key: 'embeddingSize', help: 'embedding dimension (default 512)', kind: 'number' },
+  { flag: '--dropout <p>', key: 'dropout', help: 'dropout before the embedding layer (IResNet; default 0)', kind: 'number' },
+  { flag: '--head <kind>', key: 'head', help: 'classification head: attfc, fc (full FC) or pfc (Partial FC) (default attfc)', kind: 'string', choices: HEADS },
+  { flag: '--sample-rate <r>', key: 'sampleRate', help: 'Partial FC: share of classes per step, positives always included (default 0.1)', kind: 'number' },
+  { flag: '--sample-num <K>', key: 'sampleNum', help: 'AttFC: images per identity per sample, 1 query + K-1 keys; 2 = DCQ (default 3)', kind: 'number' },
+  { flag: '--queue-ratio <r>', key: 'queueRatio', help: 'AttFC: DCC size as a share of the identities, rounded down to a multiple of the batch (default 0.3)', kind: 'number' },
+  { flag: '--queue-size <S>', key: 'queueSize', help: 'AttFC: DCC size in slots, a multiple of the batch size (overrides --queue-ratio)', kind: 'number' },
+  { flag: '--attention <mode>', key: 'attention', help: 'AttFC: key weighting: softmax (default), mean, or single (first key only)', kind: 'string', choices: ['softmax', 'mean', 'single'] },
+  { flag: '--temperature <T>', key: 'temperature', help: 'AttFC: attention softmax temperature (default 1)', kind: 'number' },
+  { flag: '--no-masking', key: 'masking', help: 'AttFC: keep same-identity DCC slots as negatives (ablation)', kind: 'negate' },
+  { flag: '--ema-momentum <m>', key: 'emaMomentum', help: 'AttFC: class-encoder EMA momentum (default 0.999)', kind: 'number' },
+  { flag: '--margin <kind>', key: 'margin', help: 'margin loss: arcface (default), cosface, or combined (uses --margin-m1/m2/m3)', kind: 'string', choices: ['arcface', 'cosface', 'combined'] },
+  { flag: '--margin-s <s>', key: 'marginS', help: 'logit scale (default 64)', kind: 'number' },
+  { flag: '--margin-m1 <m1>', key: 'marginM1', help: 'combined margin m1 (default 1)', kind: 'number' },
+  { flag: '--margin-m2 <m2>', key: 'marginM2', help: 'additive angular margin (default 0.5)', kind: 'number' },
+  { flag: '--margin-m3 <m3>', key: 'marginM3', help: 'additive cosine margin (cosface default 0.4)', kind: 'number' },
+  { flag: '--margin-gradient <mode>', key: 'marginGradient', help: 'straight-through (reference, default) or exact', kind: 'string', choices: ['straight-through', 'exact'] },
+  { flag: '--batch-size <B>', key: 'batchSize', help: 'batch size (default 128)', kind: 'number' },
+  { flag: '--epochs <n>', key: 'epochs', help: 'epochs (default 5)', kind: 'number' },
+  { flag: '--steps <n>', key: 'steps', help: 'total steps (overrides --epochs)', kind: 'number' },
+  { flag: '--lr <lr>', key: 'lr', help: 'SGD learning rate (default 0.1)', kind: 'number' },
+  { flag: '--momentum <mu>', key: 'momentum', help: 'SGD momentum (default 0.9)', kind: 'number' },
+  { flag: '--weight-decay <wd>', key: 'weightDecay', help: 'weight decay, added to the gradient before momentum (default 5e-4)', kind: 'number' },
+  { flag: '--schedule <kind>', key: 'schedule', help: 'cosine (per iteration, default) or poly', kind: 'string', choices: ['cosine', 'poly'] },
+  { flag: '--warmup-steps <n>', key: 'warmupSteps', help: 'linear warm-up steps (default 0)', kind: 'number' },
+  { flag: '--poly-power <p>', key: 'polyPower', help: 'exponent of the poly schedule (default 2)', kind: 'number' },
+  { flag: '--clip-norm <n>', key: 'clipNorm', help: 'clip the backbone gradient global norm (default 5)', kind: 'number' },
+  { flag: '--seed <n>', key: 'seed', help: 'seed for initialisation, sampling and augmentation (default 0)', kind: 'number' },
+  { flag: '--verify <bins...>', key: 'verify', help: 'verification .bin sets (lfw.bin cfp_fp.bin ...) evaluated during and after training', kind: 'list' },
+  { flag: '--verify-every <n>', key: 'verifyEvery', help: 'verify every n steps (0 = only at the end; default 2000)', kind: 'number' },
+  { flag: '--log-every <n>', key: 'logEvery', help: 'write a metrics.jsonl line every n steps (default 10)', kind: 'number' },
+  { flag: '--checkpoint-every <n>', key: 'checkpointEvery', help: 'checkpoint every n steps (0 = only at the end; default 1000)', kind: 'number' },
+  { flag: '--keep-checkpoints <k>', key: 'keepCheckpoints', help: 'checkpoints kept (default 3)', kind: 'number' },
+  { flag: '--workers <n>', key: 'workers', help: 'data decoding threads (default: all cores)', kind: 'number' },
+  { flag: '--prefetch <n>', key: 'prefetch', help: 'batches decoded ahead (default 3)', kind: 'number' },
+  { flag: '--max-bad-share <r>', key: 'maxBadShare', help: 'stop if more than this share of images cannot be decoded (default 0.01)', kind: 'number' },
+  { flag: '--no-export', key: 'export', help: 'do not export the TensorFlow.js model at the end', kind: 'negate' },
+];
+
+function optionName(flag: string): string {
+  const long = flag.split(' ')[0].replace(/^--(no-)?/, '');
+  return long.replace(/-([a-z])/g, (_, ch: string) => ch.toUpperCase());
+}
+
+function asNumber(v: string): number | string {
+  const n = Number(v);
+  return v.trim() !== '' && Number.isFinite(n) ? n : v;
+}
+
+/** Merges defaults <- config file <- flags given on the command line, then validates. */
+export function resolveTrainConfig(cmd: Command): TrainConfig {
+  const o = cmd.opts() as Record<string, unknown>;
+  const raw: Record<string, unknown> = o.config ? readConfigFile(String(o.config)) : {};
+  for (const f of FLAGS) {
+    const name = optionName(f.flag);
+    if (cmd.getOptionValueSource(name) !== 'cli') continue;
+    const v = o[name];
+    raw[f.key] = f.kind === 'number' ? asNumber(String(v)) : v;
+  }
+  if (raw.data === undefined) throw new AttfcError('train: no training data: pass --data <path> or set "data" in --config (try `attfc synth` for a synthetic set)');
+  return parseTrainConfig(raw, o.config ? `config ${o.config}` : 'train');
+}
+
+export function registerTrainCommand(program: Command): void {
+  const cmd = program
+    .command('train')
+    .description('train a face-recognition backbone with the AttFC head (or a full-FC / Partial-FC / DCQ-style baseline)')
+    .option('--config <file>', 'JSON or YAML config; flags given on the command line override it')
+    .option('--print-config', 'print the resolved config as JSON and exit')
+    .option('--resume <dir>', 'continue exactly from a checkpoint (a ckpt-* folder or a run folder: its newest checkpoint)');
+  for (const f of FLAGS) {
+    const opt = new Option(f.flag, f.help);
+    if (f.choices) opt.choices([...f.choices]);
+    cmd.addOption(opt);
+  }
+  cmd.addHelpText(
+    'after',
+    `
+Examples:
+  attfc synth --identities 2000 --images-per-identity 10 --size 56 --out data/synth
+  attfc train --data data/synth --backbone mbf --input-size 56 --batch-size 64 --steps 2000 --verify data/synth/synth_val.bin
+  attfc train --data /data/ms1m-retinaface-t1 --backbone r50 --batch-size 64 --verify /data/ms1m-retinaface-t1/lfw.bin
+  attfc train --resume runs/train            # continue the newest checkpoint exactly
+Outputs in --output: config.json, environment.json, metrics.jsonl, checkpoints/ckpt-<step>/, model/ (model.json + weights).`,
+  );
+  cmd.action(async () => {
+    const o = cmd.opts() as { printConfig?: boolean; resume?: string };
+    const config = o.resume && !cmd.getOptionValueSource('data') ? null : resolveTrainConfig(cmd);
+    if (o.printConfig) {
+      if (!config) throw new AttfcError('--print-config with --resume: the resumed run uses the checkpoint config; see <run>/config.json');
+      process.stdout.write(JSON.stringify(config, null, 2) + '\n');
+      return;
+    }
+    const { runTrainingCli } = await import('../trainRunner.js');
+    process.exitCode = await runTrainingCli(config, o.resume);
+  });
+}

@@ -1,0 +1,52 @@
+// The attfc command line. Each command lives in its own module under src/cli/commands.
+import { Command, Option } from 'commander';
+import { createRequire } from 'node:module';
+import { BACKEND_NAMES, shutdownEngine } from '../engine/index.js';
+import { isUserError } from '../errors.js';
+import { commandModules } from './commands/index.js';
+
+const pkg = createRequire(import.meta.url)('../../package.json') as { version: string; description: string };
+
+export function buildProgram(): Command {
+  const program = new Command('attfc')
+    .description(pkg.description)
+    .version(pkg.version)
+    .addOption(new Option('--backend <name>', 'compute backend (env ATTFC_BACKEND)').choices([...BACKEND_NAMES]).default('auto'))
+    .option('--threads <n>', 'WASM threads (env ATTFC_THREADS; default: all cores)')
+    .showHelpAfterError('(run with --help for usage)')
+    .hook('preAction', (cmd) => {
+      // Commands call initEngine(), which reads these; explicit flags win over the environment.
+      const o = cmd.optsWithGlobals() as { backend?: string; threads?: string };
+      if (o.backend && o.backend !== 'auto') process.env.ATTFC_BACKEND = o.backend;
+      if (o.threads) process.env.ATTFC_THREADS = String(o.threads);
+    });
+  for (const register of commandModules) register(program);
+  return program;
+}
+
+export async function main(argv = process.argv): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (e) {
+    if (isUserError(e)) {
+      process.stderr.write(`attfc: ${(e as Error).message}\n`);
+      return (e as { exitCode?: number }).exitCode ?? 1;
+    }
+    throw e;
+  } finally {
+    shutdownEngine();
+  }
+}
+
+// Exit explicitly: worker pools (wasm threads, decoders) must never keep a finished command alive.
+const isEntry = process.argv[1] && /(attfc(\.js)?|main\.ts)$/.test(process.argv[1]);
+if (isEntry) {
+  main().then(
+    (code) => process.exit(code),
+    (e) => {
+      process.stderr.write(`attfc: internal error: ${(e as Error)?.stack ?? e}\n`);
+      process.exit(70);
+    },
+  );
+}

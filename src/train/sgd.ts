@@ -1,0 +1,56 @@
+// SGD with momentum and weight decay (PyTorch semantics: decay added to the gradient before momentum),
+// and gradient clipping by global norm, as in the reference recipe.
+import * as tf from '@tensorflow/tfjs-core';
+
+export interface SgdOptions {
+  momentum: number;
+  weightDecay: number;
+}
+
+export class Sgd {
+  private readonly velocity: tf.Variable[];
+
+  constructor(
+    readonly variables: tf.Variable[],
+    readonly options: SgdOptions,
+  ) {
+    this.velocity = variables.map((v) => tf.variable(tf.zerosLike(v), false, `${v.name}/momentum`));
+  }
+
+  /** One update with gradients aligned to `variables`. */
+  step(grads: tf.Tensor[], lr: number): void {
+    const { momentum, weightDecay } = this.options;
+    tf.tidy(() => {
+      this.variables.forEach((w, i) => {
+        const g = weightDecay ? tf.add(grads[i], tf.mul(w, weightDecay)) : grads[i];
+        const v = this.velocity[i];
+        v.assign(tf.add(tf.mul(v, momentum), g));
+        w.assign(tf.sub(w, tf.mul(v, lr)));
+      });
+    });
+  }
+
+  /** Momentum buffers, in the order of `variables` (for checkpoints). */
+  momentumBuffers(): tf.Variable[] {
+    return this.velocity;
+  }
+
+  stateBytes(): number {
+    return this.velocity.reduce((s, v) => s + v.size * 4, 0);
+  }
+
+  dispose(): void {
+    tf.dispose(this.velocity);
+  }
+}
+
+/**
+ * Scales gradients so their global L2 norm is at most maxNorm (torch.nn.utils.clip_grad_norm_).
+ * Returns new tensors (the caller disposes both sets) and the norm before clipping.
+ */
+export function clipByGlobalNorm(grads: tf.Tensor[], maxNorm: number): { grads: tf.Tensor[]; norm: number } {
+  const norm = tf.tidy(() => tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g))))).dataSync()[0]);
+  const scale = Math.min(1, maxNorm / (norm + 1e-6));
+  const out = grads.map((g) => (scale < 1 ? tf.mul(g, scale) : tf.clone(g)));
+  return { grads: out, norm };
+}

@@ -1,0 +1,63 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseTrainConfig, readConfigFile, marginOptions } from '../../src/train/config.js';
+import { learningRate } from '../../src/train/schedule.js';
+import { AttfcError } from '../../src/errors.js';
+
+test('defaults follow the reference recipe', () => {
+  const c = parseTrainConfig({ data: 'x' });
+  assert.equal(c.head, 'attfc');
+  assert.equal(c.lr, 0.1);
+  assert.equal(c.momentum, 0.9);
+  assert.equal(c.weightDecay, 5e-4);
+  assert.equal(c.schedule, 'cosine');
+  assert.equal(c.clipNorm, 5);
+  assert.equal(c.sampleNum, 3);
+  assert.equal(c.queueRatio, 0.3);
+  assert.equal(c.emaMomentum, 0.999);
+  assert.deepEqual(marginOptions(c), { s: 64, m1: 1, m2: 0.5, m3: 0, gradient: 'straight-through' });
+  assert.deepEqual(marginOptions(parseTrainConfig({ data: 'x', margin: 'cosface' })), { s: 64, m1: 1, m2: 0, m3: 0.4, gradient: 'straight-through' });
+});
+
+const bad: [Record<string, unknown>, RegExp][] = [
+  [{ data: 'x', head: 'arc' }, /^config: head = "arc": expected one of "attfc", "fc", "pfc"$/],
+  [{ data: 'x', batchSize: 0 }, /^config: batchSize = 0: expected a number >= /],
+  [{ data: 'x', batchSize: 'abc' }, /^config: batchSize = "abc": expected a number$/],
+  [{ data: 'x', lr: -1 }, /^config: lr = -1: expected /],
+  [{ data: 'x', sampleRate: 2 }, /^config: sampleRate = 2: expected a number <= 1$/],
+  [{ data: 'x', bogus: 1 }, /^config: bogus: expected no such key \(known keys: data, output/],
+  [{ data: 'x', batchSize: 64, queueSize: 100 }, /^config: queueSize = 100: expected a multiple of batchSize \(64\)$/],
+  [{}, /^config: data = undefined: expected a string$/],
+];
+for (const [raw, re] of bad) {
+  test(`a bad config is one line naming the key, value and what is allowed: ${JSON.stringify(raw)}`, () => {
+    assert.throws(() => parseTrainConfig(raw), (e: unknown) => e instanceof AttfcError && re.test(e.message) && !e.message.includes('\n'));
+  });
+}
+
+test('config files: YAML and JSON, with errors naming the file', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'attfc-cfg-'));
+  writeFileSync(path.join(dir, 'a.yaml'), 'data: /d\nhead: pfc\nsampleRate: 0.3\n');
+  writeFileSync(path.join(dir, 'b.json'), '{"data": "/d", "batchSize": 32}');
+  writeFileSync(path.join(dir, 'c.yaml'), 'data: [unclosed\n');
+  assert.equal(parseTrainConfig(readConfigFile(path.join(dir, 'a.yaml'))).sampleRate, 0.3);
+  assert.equal(parseTrainConfig(readConfigFile(path.join(dir, 'b.json'))).batchSize, 32);
+  assert.throws(() => readConfigFile(path.join(dir, 'c.yaml')), /config .*c\.yaml: Flow sequence.*line 2, column 1$/);
+  assert.throws(() => readConfigFile(path.join(dir, 'missing.yaml')), /config .*missing\.yaml: cannot read \(ENOENT\)/);
+});
+
+test('cosine schedule per iteration, linear warm-up, polynomial alternative', () => {
+  const o = { lr: 0.1, totalSteps: 100, schedule: 'cosine' as const, warmupSteps: 0, polyPower: 2, minLr: 0 };
+  assert.equal(learningRate(0, o), 0.1);
+  assert.ok(Math.abs(learningRate(50, o) - 0.05) < 1e-12);
+  assert.ok(learningRate(99, o) < 1e-3);
+  const w = { ...o, warmupSteps: 10 };
+  assert.ok(Math.abs(learningRate(0, w) - 0.01) < 1e-12);
+  assert.ok(Math.abs(learningRate(9, w) - 0.1) < 1e-12);
+  assert.equal(learningRate(10, w), 0.1);
+  const p = { ...o, schedule: 'poly' as const };
+  assert.ok(Math.abs(learningRate(50, p) - 0.1 * 0.25) < 1e-12);
+});

@@ -1,0 +1,123 @@
+// End-to-end training on a tiny synthetic set: exact resume, the NaN guard, the leak check, clear errors
+// before training starts, and a model export that plain tfjs-layers can load.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { mkdtempSync, readFileSync, existsSync, readdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setupEngine } from '../helpers/engine.js';
+import { tinySynth } from '../helpers/tinySynth.js';
+import { train } from '../../src/train/trainer.js';
+import { loadCheckpoint, listCheckpoints } from '../../src/train/checkpoint.js';
+import { fileLoadHandler } from '../../src/backbones/index.js';
+import type { TrainConfigInput } from '../../src/train/config.js';
+
+await setupEngine();
+const data = await tinySynth();
+const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'attfc-train-'));
+const quiet = { log: () => undefined };
+const base = (output: string): TrainConfigInput => ({
+  data,
+  output,
+  backbone: 'mbf',
+  widthMultiplier: 0.25,
+  inputSize: 32,
+  embeddingSize: 32,
+  batchSize: 8,
+  head: 'attfc',
+  queueSize: 16,
+  lr: 0.05,
+  workers: 1,
+  logEvery: 1,
+  seed: 3,
+});
+
+test('AttFC trains end to end: metrics, verification, checkpoint, a model plain tfjs loads, no tensor leak', async () => {
+  const out = tmp();
+  const counts: number[] = [];
+  const h = train({ ...base(out), steps: 4, verify: [path.join(data, 'synth_val.bin')], verifyEvery: 2 }, quiet);
+  h.on('step', () => counts.push(tf.memory().numTensors));
+  const verified: number[] = [];
+  h.on('verify', (e) => verified.push(e.step));
+  const r = await h.done;
+  assert.equal(r.steps, 4);
+  assert.ok(Number.isFinite(r.finalLoss));
+  assert.deepEqual(verified, [2, 4]);
+  assert.equal(r.verification[0].name, 'synth_val');
+  assert.equal(r.verification[0].pairs, 40);
+  assert.ok(r.verification[0].accuracy >= 0.3 && r.verification[0].accuracy <= 1);
+  // a training step leaves the live tensor count unchanged
+  assert.equal(new Set(counts.slice(1)).size, 1, `tensor counts per step: ${counts.join(', ')}`);
+  const lines = readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const steps = lines.filter((l) => l.loss !== undefined);
+  assert.deepEqual(steps.map((l) => l.step), [1, 2, 3, 4]);
+  for (const k of ['epoch', 'lr', 'samplesPerSec', 'dataWaitShare', 'heapBytes', 'head.positiveCos', 'head.dccFill']) assert.ok(k in steps[0], `metrics has ${k}`);
+  assert.ok(lines.some((l) => l.verify === 'synth_val'));
+  assert.ok(existsSync(path.join(out, 'config.json')) && existsSync(path.join(out, 'environment.json')));
+  // the export loads with plain tfjs-layers and embeds
+  const model = await tfl.loadLayersModel(fileLoadHandler(r.modelDir!));
+  const meta = JSON.parse(readFileSync(path.join(r.modelDir!, 'model.json'), 'utf8')).userDefinedMetadata;
+  assert.equal(meta.inputSize, 32);
+  const e = model.predict(tf.zeros([2, 32, 32, 3])) as tf.Tensor;
+  assert.deepEqual(e.shape, [2, 32]);
+  tf.dispose([e]);
+  model.dispose();
+});
+
+for (const head of ['attfc', 'fc', 'pfc'] as const) {
+  test(`resume is exact (${head}): 2n steps straight == n + resume + n`, async () => {
+    const n = 3;
+    const a = tmp();
+    const b = tmp();
+    const cfg = (out: string) => ({ ...base(out), head, sampleRate: 0.5, steps: 2 * n, checkpointEvery: n, export: false });
+    await train(cfg(a), quiet).done;
+    // first half, then "crash": stop after n steps (a checkpoint is written), then resume
+    const h = train(cfg(b), quiet);
+    h.on('step', (m) => m.step === n && h.stop());
+    const first = await h.done;
+    assert.equal(first.interrupted, true);
+    assert.equal(first.steps, n);
+    const second = await train({}, { ...quiet, resume: b }).done;
+    assert.equal(second.steps, 2 * n);
+    assert.equal(second.stepsThisRun, n);
+    const ca = loadCheckpoint(listCheckpoints(path.join(a, 'checkpoints')).pop()!);
+    const cb = loadCheckpoint(listCheckpoints(path.join(b, 'checkpoints')).pop()!);
+    assert.equal(ca.step, cb.step);
+    let worst = 0;
+    for (const [k, va] of Object.entries(ca.arrays)) {
+      const vb = cb.arrays[k];
+      assert.ok(vb && vb.length === va.length, `checkpoint entry ${k}`);
+      for (let i = 0; i < va.length; i++) worst = Math.max(worst, Math.abs(va[i] - vb[i]) / Math.max(1, Math.abs(va[i])));
+    }
+    assert.ok(worst < 1e-4, `largest relative difference ${worst}`);
+  });
+}
+
+test('checkpoints are kept to the last k and each is complete', async () => {
+  const out = tmp();
+  await train({ ...base(out), steps: 4, checkpointEvery: 1, keepCheckpoints: 2, export: false }, quiet).done;
+  const dirs = readdirSync(path.join(out, 'checkpoints'));
+  assert.deepEqual(dirs.sort(), ['ckpt-000000003', 'ckpt-000000004']);
+  const c = loadCheckpoint(path.join(out, 'checkpoints', 'ckpt-000000004'));
+  assert.ok(Object.keys(c.arrays).some((k) => k.startsWith('fk/')), 'the class encoder is saved');
+  assert.ok(Object.keys(c.arrays).some((k) => k.startsWith('head/')), 'the DCC is saved');
+  assert.ok(Object.keys(c.arrays).some((k) => k.startsWith('opt/')), 'the optimizer state is saved');
+});
+
+test('a diverging run stops with a clear message naming the last good checkpoint', async () => {
+  const out = tmp();
+  await assert.rejects(
+    train({ ...base(out), steps: 8, lr: 1e30, clipNorm: 1e30, checkpointEvery: 1, export: false }, quiet).done,
+    /loss is (NaN|Infinity|-Infinity) at step \d+ .*training diverged; the last good checkpoint is .*ckpt-\d+|\(none yet\)/,
+  );
+});
+
+test('errors before training starts: too few images for a batch; more heap than exists', async () => {
+  await assert.rejects(train({ ...base(tmp()), head: 'fc', batchSize: 512, steps: 1 }, quiet).done, /96 images is fewer than one batch \(batchSize 512\)/);
+  await assert.rejects(
+    train({ ...base(tmp()), backbone: 'r50', widthMultiplier: 1, inputSize: 112, embeddingSize: 512, batchSize: 96, head: 'fc', steps: 1 }, quiet).done,
+    /needs about [\d.]+ GiB of WASM heap but at most 4\.00 GiB exists .*reduce --batch-size \(now 96\)/,
+  );
+});
