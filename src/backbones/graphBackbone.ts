@@ -2,6 +2,7 @@
 // ops only, so every backend (cpu, wasm + kernel pack, tfjs-node) can train it.
 import * as tf from '@tensorflow/tfjs-core';
 import { batchNormTrain, batchNormInfer, type BatchStats } from '../engine/batchNorm.js';
+import { prelu } from '../engine/prelu.js';
 import { Rng } from '../util/rng.js';
 import { initialValues } from './init.js';
 import type { ArchitectureSpec, BatchNormNode, ConvNode, DenseNode, LayerNode } from './spec.js';
@@ -92,7 +93,7 @@ export class GraphBackbone implements Backbone {
           x = this.batchNorm(n, x, training);
           break;
         case 'prelu':
-          x = tf.prelu(x, this.v(`${n.name}.weight`));
+          x = prelu(x, this.v(`${n.name}.weight`));
           break;
         case 'residual': {
           const body = this.run(n.body, x, training);

@@ -5,7 +5,7 @@ import { createProgressView, formatDuration } from '../train/progress.js';
 
 export async function runTrainingCli(config: TrainConfig | null, resume?: string): Promise<number> {
   const view = createProgressView(process.stderr, config?.logEvery ?? 10);
-  const handle = train(config ?? ({} as TrainConfig), { resume, log: (l) => view.log(l) });
+  const handle = train(config, { resume, log: (l) => view.log(l) });
   handle.on('step', (m) => view.update(m));
   let interrupts = 0;
   const onSigint = () => {

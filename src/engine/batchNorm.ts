@@ -3,6 +3,7 @@
 // tf.moments + tf.batchNorm differentiates through mean/variance op by op: on IResNet-18 that costs
 // seconds per step and ~1 GiB of extra heap. The closed form needs only x-hat, 1/std and gamma.
 import * as tf from '@tensorflow/tfjs-core';
+import { heapView } from './heapView.js';
 
 export interface BatchStats {
   /** Batch mean per channel. */
@@ -26,13 +27,6 @@ export function channelSum(x: tf.Tensor): tf.Tensor1D {
   const acc = new Float64Array(c);
   for (let i = 0; i < data.length; i += c) for (let j = 0; j < c; j++) acc[j] += data[i + j];
   return tf.tensor1d(Float32Array.from(acc));
-}
-
-/** The tensor's float32 values without a copy where the backend allows it (wasm heap view). */
-function heapView(x: tf.Tensor): Float32Array {
-  const b = tf.backend() as unknown as { typedArrayFromHeap?: (t: { shape: number[]; dtype: string; dataId: object }) => Float32Array };
-  if (tf.getBackend() === 'wasm' && b.typedArrayFromHeap) return b.typedArrayFromHeap({ shape: x.shape, dtype: x.dtype, dataId: x.dataId });
-  return x.dataSync() as Float32Array;
 }
 
 /** Backends where reading tensor memory from JS is free and fused JS loops beat chains of small kernels. */

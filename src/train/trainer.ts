@@ -77,8 +77,11 @@ export interface TrainHandle extends EventEmitter {
   on(event: string, listener: (...args: never[]) => void): this;
 }
 
-/** Starts training. `config` is validated like the CLI's (one-line errors naming the key). */
-export function train(config: TrainConfigInput, options: TrainOptions = {}): TrainHandle {
+/**
+ * Starts training. `config` is validated like the CLI's (one-line errors naming the key); with
+ * `options.resume` it may be null: the run continues with the configuration saved in the checkpoint.
+ */
+export function train(config: TrainConfigInput | null, options: TrainOptions = {}): TrainHandle {
   const emitter = new EventEmitter() as TrainHandle & { done: Promise<TrainResult> };
   let stopRequested = false;
   (emitter as { stop: () => void }).stop = () => {
@@ -113,7 +116,7 @@ class Trainer {
   private config!: TrainConfig;
 
   constructor(
-    private readonly raw: TrainConfigInput,
+    private readonly raw: TrainConfigInput | null,
     private readonly options: TrainOptions,
     private readonly events: EventEmitter,
     private readonly log: (line: string) => void,
@@ -129,7 +132,7 @@ class Trainer {
       // The run continues with the configuration it was started with.
       this.config = parseTrainConfig(resumed.json.config, `${resumedFrom}/checkpoint.json config`);
     } else {
-      this.config = parseTrainConfig(this.raw);
+      this.config = parseTrainConfig(this.raw ?? {});
     }
     const c = this.config;
     const engine = await initEngine();

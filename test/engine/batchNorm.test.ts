@@ -57,3 +57,23 @@ test('onStats receives the batch mean, biased variance and count', async () => {
   assert.deepEqual(got[2], [3]);
   x.dispose();
 });
+
+test('fused PReLU gradient equals tfjs autodiff of tf.prelu (wasm and cpu)', async () => {
+  const { prelu } = await import('../../src/engine/prelu.js');
+  const xs = randomArray(3 * 4 * 4 * 5, 21);
+  const as = randomArray(5, 22, 0.3);
+  const dys = randomArray(xs.length, 23);
+  const r = await onBoth(() => {
+    const x = tf.tensor4d(xs, [3, 4, 4, 5]);
+    const a = tf.tensor1d(as);
+    const dy = tf.tensor4d(dys, [3, 4, 4, 5]);
+    const ours = tf.grads((u: tf.Tensor, v: tf.Tensor) => tf.sum(tf.mul(prelu(u, v), dy)))([x, a]);
+    const ref = tf.grads((u: tf.Tensor, v: tf.Tensor) => tf.sum(tf.mul(tf.prelu(u, v), dy)))([x, a]);
+    return [prelu(x, a), tf.prelu(x, a), ...ours, ...ref];
+  });
+  for (const out of [r.wasm, r.cpu]) {
+    assert.ok(maxRelErr(out[0], out[1]) < 1e-6);
+    assert.ok(maxRelErr(out[2], out[4]) < 1e-5, 'dx');
+    assert.ok(maxRelErr(out[3], out[5]) < 1e-4, 'dalpha');
+  }
+});

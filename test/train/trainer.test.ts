@@ -79,7 +79,7 @@ for (const head of ['attfc', 'fc', 'pfc'] as const) {
     const first = await h.done;
     assert.equal(first.interrupted, true);
     assert.equal(first.steps, n);
-    const second = await train({}, { ...quiet, resume: b }).done;
+    const second = await train(null, { ...quiet, resume: b }).done;
     assert.equal(second.steps, 2 * n);
     assert.equal(second.stepsThisRun, n);
     const ca = loadCheckpoint(listCheckpoints(path.join(a, 'checkpoints')).pop()!);

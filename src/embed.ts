@@ -1,0 +1,89 @@
+// loadEmbedder(): the trained model as a function from face images to unit-length embeddings.
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { initEngine } from './engine/index.js';
+import { loadEmbeddingModel } from './backbones/index.js';
+import { decodeRgbSquare, normalizeBatch } from './eval/images.js';
+import { AttfcError } from './errors.js';
+
+export type ImageInput = Buffer | string | tf.Tensor3D | tf.Tensor4D;
+
+export interface FaceEmbedder {
+  /** Square input side the model expects; images are resized to it. */
+  readonly inputSize: number;
+  readonly embeddingSize: number;
+  /** Metadata saved with the model (backbone, normalisation, training run). */
+  readonly metadata: Record<string, unknown>;
+  /**
+   * L2-normalised embeddings, one Float32Array per image. Buffers and paths are decoded with sharp
+   * (any format it reads, converted to RGB and resized); tensors must already be normalised NHWC (or HWC).
+   */
+  embed(images: ImageInput | ImageInput[]): Promise<Float32Array[]>;
+  /** Cosine similarity of two embeddings. */
+  similarity(a: Float32Array, b: Float32Array): number;
+  dispose(): void;
+}
+
+/** Loads a model exported by `attfc train` (a folder with model.json + weights). */
+export async function loadEmbedder(dir: string, options: { batchSize?: number } = {}): Promise<FaceEmbedder> {
+  await initEngine({ log: false });
+  const { model, metadata } = await loadEmbeddingModel(dir);
+  const inputSize = Number(metadata.inputSize ?? (model.inputs[0].shape[1] as number));
+  const embeddingSize = Number((model.outputs[0].shape as number[])[1]);
+  const batchSize = options.batchSize ?? 32;
+  const run = (x: tf.Tensor4D): Float32Array[] => {
+    const flat = tf.tidy(() => {
+      const e = (model as tfl.LayersModel).predict(x) as tf.Tensor2D;
+      return tf.div(e, tf.maximum(tf.norm(e, 'euclidean', 1, true), 1e-12));
+    });
+    const data = flat.dataSync() as Float32Array;
+    flat.dispose();
+    return Array.from({ length: x.shape[0] }, (_, i) => data.slice(i * embeddingSize, (i + 1) * embeddingSize));
+  };
+  const checkShape = (x: tf.Tensor4D, what: string): tf.Tensor4D => {
+    if (x.rank !== 4 || x.shape[1] !== inputSize || x.shape[2] !== inputSize || x.shape[3] !== 3)
+      throw new AttfcError(`${what}: tensor shape [${x.shape}] is not [N,${inputSize},${inputSize},3] (or [${inputSize},${inputSize},3]), normalised (x/255-0.5)/0.5`);
+    return x;
+  };
+  return {
+    inputSize,
+    embeddingSize,
+    metadata,
+    async embed(images) {
+      if (images instanceof tf.Tensor && images.rank === 4) return run(checkShape(images as tf.Tensor4D, 'images'));
+      const list = Array.isArray(images) ? images : [images];
+      const out: Float32Array[] = [];
+      let pending: { i: number; input: Buffer | string }[] = [];
+      const flush = async () => {
+        if (!pending.length) return;
+        const rgb = await Promise.all(pending.map((p) => decodeRgbSquare(p.input, inputSize, typeof p.input === 'string' ? p.input : `image ${p.i}`)));
+        const x = tf.tensor4d(normalizeBatch(rgb, inputSize), [rgb.length, inputSize, inputSize, 3]);
+        run(x).forEach((e, k) => (out[pending[k].i] = e));
+        x.dispose();
+        pending = [];
+      };
+      for (let i = 0; i < list.length; i++) {
+        const item = list[i];
+        if (item instanceof tf.Tensor) {
+          const x = (item.rank === 3 ? tf.expandDims(item, 0) : item) as tf.Tensor4D;
+          if (x.shape[0] !== 1) throw new AttfcError(`image ${i}: a batch tensor [${item.shape}] inside a list; pass it on its own`);
+          out[i] = run(checkShape(x, `image ${i}`))[0];
+          if (x !== item) x.dispose();
+        } else {
+          pending.push({ i, input: item });
+          if (pending.length >= batchSize) await flush();
+        }
+      }
+      await flush();
+      return out;
+    },
+    similarity(a, b) {
+      let s = 0;
+      for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+      return s;
+    },
+    dispose() {
+      model.dispose();
+    },
+  };
+}
