@@ -68,8 +68,8 @@ test('fused PReLU gradient equals tfjs autodiff of tf.prelu (wasm and cpu)', asy
     const a = tf.tensor1d(as);
     const dy = tf.tensor4d(dys, [3, 4, 4, 5]);
     const ours = tf.grads((u: tf.Tensor, v: tf.Tensor) => tf.sum(tf.mul(prelu(u, v), dy)))([x, a]);
-    const ref = tf.grads((u: tf.Tensor, v: tf.Tensor) => tf.sum(tf.mul(tf.prelu(u, v), dy)))([x, a]);
-    return [prelu(x, a), tf.prelu(x, a), ...ours, ...ref];
+    const ref = tf.grads((u: tf.Tensor, v: tf.Tensor) => tf.sum(tf.mul(tf.prelu(u, v as tf.Tensor4D), dy)))([x, a]);
+    return [prelu(x, a), tf.prelu(x, a as unknown as tf.Tensor4D), ...ours, ...ref];
   });
   for (const out of [r.wasm, r.cpu]) {
     assert.ok(maxRelErr(out[0], out[1]) < 1e-6);
