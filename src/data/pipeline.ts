@@ -2,7 +2,8 @@
 // decode + augment whole batches, and a FIFO of prefetched batches hides decoding behind training.
 // Batch bytes depend only on (seed, step), never on worker count or scheduling.
 import os from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { spawnWorker } from '../util/worker.js';
 import { performance } from 'node:perf_hooks';
 import { AttfcError } from '../errors.js';
 import { openDataset, type FaceDataset } from './dataset.js';
@@ -87,7 +88,7 @@ class DecodeWorker {
   private readonly exited: Promise<void>;
 
   constructor(config: WorkerConfig) {
-    this.worker = spawnWorker(config);
+    this.worker = spawnDecodeWorker(config);
     this.worker.unref();
     this.worker.on('message', (reply: WorkerReply) => this.settle(reply));
     this.worker.on('error', (e) => this.fail(e instanceof Error ? e : new Error(String(e))));
@@ -142,17 +143,8 @@ class DecodeWorker {
   }
 }
 
-/**
- * Workers run the TypeScript source through tsx when we are running from source. Node 20 does not
- * apply `--import` loaders given in a Worker's execArgv, so the worker registers tsx itself first.
- */
-function spawnWorker(config: WorkerConfig): Worker {
-  const options = { workerData: config };
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./pipelineWorker.js', import.meta.url), options);
-  const tsxApi = import.meta.resolve('tsx/esm/api');
-  const entry = new URL('./pipelineWorker.ts', import.meta.url).href;
-  const bootstrap = `import(${JSON.stringify(tsxApi)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(bootstrap, { ...options, eval: true });
+function spawnDecodeWorker(config: WorkerConfig): Worker {
+  return spawnWorker(new URL('./pipelineWorker', import.meta.url), import.meta.url.endsWith('.ts'), config);
 }
 
 export class DataPipeline {

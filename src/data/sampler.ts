@@ -1,6 +1,7 @@
 // Identity-grouped sampling for AttFC: every image is a query once per epoch (random order), and each
 // query brings K-1 key images of its own identity, drawn uniformly with replacement (as the reference
 // attention loader does; a key may equal the query, a one-image identity repeats its image).
+import { hashInts } from '../util/hash.js';
 import { Rng } from '../util/rng.js';
 import type { FaceDataset } from './dataset.js';
 
@@ -39,24 +40,7 @@ export interface SamplerState {
  * "epoch e of seed s" or "flip of slot j in step t" are independent and need no stored state.
  */
 export function deriveSeed(...parts: number[]): number {
-  let h = 0x2545f491;
-  for (const p of parts) {
-    // split into two 32-bit words so that step counters above 2^32 stay distinct
-    for (const word of [p >>> 0, Math.floor(p / 4294967296) >>> 0]) {
-      let k = Math.imul(word, 0xcc9e2d51);
-      k = (k << 15) | (k >>> 17);
-      k = Math.imul(k, 0x1b873593);
-      h ^= k;
-      h = (h << 13) | (h >>> 19);
-      h = (Math.imul(h, 5) + 0xe6546b64) | 0;
-    }
-  }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return hashInts(0x2545f491, parts);
 }
 
 const PERMUTATION_STREAM = 1;

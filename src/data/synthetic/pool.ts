@@ -1,6 +1,7 @@
 // Renders image lists on a pool of worker threads (or on the calling thread), returning results in
 // input order with a bounded number of jobs in flight.
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { spawnWorker } from '../../util/worker.js';
 import { renderBatch, type ImageKey, type RenderedImage } from './render.js';
 import type { ResolvedRenderOptions } from './options.js';
 import type { RenderJob, RenderReply, RenderWorkerConfig } from './renderWorker.js';
@@ -16,14 +17,7 @@ interface Waiter {
 }
 
 function spawnRenderWorker(config: RenderWorkerConfig): Worker {
-  const options = { workerData: config };
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./renderWorker.js', import.meta.url), options);
-  // Running from TypeScript sources: register the tsx loader inside the worker, then load the entry.
-  // (Node 20 does not apply `--import` hooks to workers; this also avoids inheriting flags like --test.)
-  const tsxApi = import.meta.resolve('tsx/esm/api');
-  const entry = new URL('./renderWorker.ts', import.meta.url).href;
-  const bootstrap = `import(${JSON.stringify(tsxApi)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(bootstrap, { ...options, eval: true });
+  return spawnWorker(new URL('./renderWorker', import.meta.url), import.meta.url.endsWith('.ts'), config);
 }
 
 class RenderThread {

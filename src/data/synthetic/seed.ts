@@ -1,6 +1,7 @@
 // Stateless seed derivation: every random stream of the generator is keyed by the tuple it depends on
 // (seed, stream tag, identity/family, image index, trait name), so any identity or image can be produced on
 // its own, in any order, on any thread, with identical results.
+import { hashInts } from '../../util/hash.js';
 import { Rng } from '../../util/rng.js';
 
 /** Stream tags keep the streams of different purposes apart even when their numeric keys coincide. */
@@ -14,26 +15,7 @@ export const STREAM = {
 
 /** A 32-bit hash of a list of integers (murmur3-style mixing), used as the seed of one random stream. */
 export function mixSeed(...parts: number[]): number {
-  let h = 0x9747b28c;
-  for (const part of parts) {
-    // split into two 32-bit words so ids beyond 2^32 still hash distinctly
-    const lo = part >>> 0;
-    const hi = Math.floor(part / 4294967296) >>> 0;
-    for (const word of [lo, hi]) {
-      let k = Math.imul(word, 0xcc9e2d51);
-      k = (k << 15) | (k >>> 17);
-      k = Math.imul(k, 0x1b873593);
-      h ^= k;
-      h = (h << 13) | (h >>> 19);
-      h = (Math.imul(h, 5) + 0xe6546b64) | 0;
-    }
-  }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return hashInts(0x9747b28c, parts);
 }
 
 /** FNV-1a hash of a string (trait names), so traits are keyed by name rather than by call order. */
