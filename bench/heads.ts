@@ -1,0 +1,287 @@
+// npm run bench:heads [-- --json] [--quick] [--n 10000,100000] [--heads fc,pfc0.1,...] [--steps k]
+//   [--plot <path>] [--timeout <s>] [--threads t]
+// Head-only training steps (no backbone; embeddings from a seeded class-clustered generator), batch
+// 128, D = 512, against the identity count N: step time, peak WASM heap, peak RSS and head state for
+// full FC, Partial FC (r = 0.1, 0.3) and AttFC (DCC 30% of N, and a fixed 65,536), or the error where
+// a configuration fails. Every configuration runs in its own child process (the WASM heap never
+// shrinks and peak RSS is per process), one at a time, each with a timeout.
+// Writes a figure to bench/results/heads.svg and .png unless --plot <path> is given.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { formatBytes, WASM_HEAP_MAX_BYTES } from '../src/engine/index.js';
+import { machineInfo, table } from './lib/timing.js';
+import { DEFAULT_HEADS, describeSpec, estimateRunBytes, legendLabel, parseHeadSpec, type HeadSpec } from './lib/headSpecs.js';
+import { formatCount, headsFigureSvg, writeFigure, type ReferenceSeries } from './lib/plotHeads.js';
+import type { HeadRunResult } from './lib/headsChild.js';
+
+const self = fileURLToPath(import.meta.url);
+const args = process.argv.slice(2);
+
+if (args.includes('--child')) {
+  const { runChild } = await import('./lib/headsChild.js');
+  await runChild(args);
+  process.exit(0);
+}
+
+const BATCH = 128;
+const DIM = 512;
+const WEBFACE42M_IDENTITIES = 2_059_906;
+const FULL_NS = [10_000, 100_000, 500_000, 1_000_000, WEBFACE42M_IDENTITIES];
+const QUICK_NS = [10_000, 100_000];
+/** PyTorch 1.13 CPU, 2 threads, same algorithm, B = 128, on this machine (from the issue); null = OOM-killed. */
+const PYTORCH_REFERENCE: ReferenceSeries[] = [
+  { head: 'attfc0.3', label: 'AttFC', points: [{ n: 100_000, stepMs: 70 }, { n: 1_000_000, stepMs: 1500 }, { n: WEBFACE42M_IDENTITIES, stepMs: 6080 }] },
+  { head: 'fc', label: 'full FC', points: [{ n: 100_000, stepMs: 1210 }, { n: 1_000_000, stepMs: 19_800 }, { n: WEBFACE42M_IDENTITIES, stepMs: null }] },
+];
+
+const log = (s: string) => process.stderr.write(s + '\n');
+
+function option(name: string): string | undefined {
+  const i = args.indexOf(name);
+  if (i < 0) return undefined;
+  const v = args[i + 1];
+  if (v === undefined || v.startsWith('--')) throw new Error(`${name} needs a value`);
+  return v;
+}
+
+/** "10000", "10k", "1M", "2059906" -> a whole number >= 2. */
+function parseCount(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)([kKmM]?)$/.exec(s.trim());
+  const n = m ? Math.round(Number(m[1]) * (m[2] ? (m[2].toLowerCase() === 'k' ? 1e3 : 1e6) : 1)) : NaN;
+  if (!(Number.isInteger(n) && n >= 2)) throw new Error(`--n: "${s}" is not an identity count (a whole number >= 2, e.g. 10000, 100k, 1M)`);
+  return n;
+}
+
+function positiveInt(name: string, fallback: number): number {
+  const v = option(name);
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!(Number.isInteger(n) && n >= 1)) throw new Error(`${name} expects a whole number >= 1, got ${v}`);
+  return n;
+}
+
+/** The run's settings from the command line; a bad option ends the process with one line. */
+function parseOptions() {
+  const known = new Set(['--json', '--quick', '--n', '--heads', '--steps', '--plot', '--timeout', '--threads']);
+  for (let i = 0; i < args.length; i++) {
+    if (!known.has(args[i])) throw new Error(`unknown option ${args[i]} (expected ${[...known].join(', ')})`);
+    if (!['--json', '--quick'].includes(args[i])) i++;
+  }
+  const nOption = option('--n');
+  const plot = option('--plot') ?? path.join(path.dirname(self), 'results', 'heads');
+  return {
+    json: args.includes('--json'),
+    ns: nOption ? [...new Set(nOption.split(',').map(parseCount))].sort((a, b) => a - b) : args.includes('--quick') ? QUICK_NS : FULL_NS,
+    specs: (option('--heads')?.split(',') ?? DEFAULT_HEADS).map(parseHeadSpec),
+    steps: positiveInt('--steps', 3),
+    timeoutSec: positiveInt('--timeout', 1200),
+    threads: option('--threads') === undefined ? undefined : positiveInt('--threads', 2),
+    plotBase: plot.replace(/\.(svg|png)$/i, ''),
+  };
+}
+
+let parsed: ReturnType<typeof parseOptions>;
+try {
+  parsed = parseOptions();
+} catch (e) {
+  process.stderr.write(`bench:heads: ${(e as Error).message}\n`);
+  process.exit(2);
+}
+const { json, ns, specs, steps, timeoutSec, threads, plotBase } = parsed;
+
+/** MemAvailable from /proc/meminfo (falls back to os.freemem() elsewhere). */
+function availableMemory(): number {
+  try {
+    const m = /MemAvailable:\s+(\d+) kB/.exec(fs.readFileSync('/proc/meminfo', 'utf8'));
+    if (m) return Number(m[1]) * 1024;
+  } catch {
+    /* not Linux */
+  }
+  return os.freemem();
+}
+
+function emptyResult(spec: HeadSpec, n: number, error: string): HeadRunResult {
+  return { head: spec.id, n, ok: false, stepMs: null, warmupMs: null, stepsMs: [], cpuMs: null, initMs: null, heapBytes: null, rssBytes: null, stateBytes: null, loss: null, tensorGrowth: null, detail: '', error };
+}
+
+/** Runs one configuration in a child process; a crash, a kill or the timeout becomes an error row. */
+function runConfig(spec: HeadSpec, n: number): Promise<HeadRunResult & { timedOut?: boolean }> {
+  const childArgs = ['--import', 'tsx', self, '--child', '--head', spec.id, '--n', String(n), '--batch', String(BATCH), '--dim', String(DIM), '--steps', String(steps)];
+  if (threads !== undefined) childArgs.push('--threads', String(threads));
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, childArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let lastErr = '';
+    let timedOut = false;
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      process.stderr.write(d);
+      const lines = d.split('\n').filter((l) => l.trim());
+      if (lines.length) lastErr = lines[lines.length - 1].trim();
+    });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutSec * 1000);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const line = stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
+      if (line && !timedOut) {
+        try {
+          resolve(JSON.parse(line) as HeadRunResult);
+          return;
+        } catch {
+          /* fall through to the crash report */
+        }
+      }
+      let error: string;
+      if (timedOut) error = `timed out after ${timeoutSec} s (child killed)`;
+      else if (signal === 'SIGKILL') error = `child killed by SIGKILL (the kernel's out-of-memory killer?)${lastErr ? `; last output: ${lastErr}` : ''}`;
+      else if (signal) error = `child died of ${signal}${lastErr ? `; last output: ${lastErr}` : ''}`;
+      else error = `child exited with code ${code} without a result${lastErr ? `; last output: ${lastErr}` : ''}`;
+      resolve({ ...emptyResult(spec, n, error), timedOut });
+    });
+  });
+}
+
+// ---- run every configuration, one at a time ----
+const started = performance.now();
+const loadAtStart = os.loadavg()[0];
+const results: HeadRunResult[] = [];
+for (const spec of specs) {
+  let timedOutAt: number | null = null;
+  for (const n of ns) {
+    const label = `${spec.id} N=${n.toLocaleString('en-US')} (${describeSpec(spec, n, BATCH)})`;
+    if (timedOutAt !== null) {
+      results.push(emptyResult(spec, n, `not run: timed out at N=${timedOutAt.toLocaleString('en-US')}`));
+      continue;
+    }
+    const need = estimateRunBytes(spec, n, BATCH, DIM);
+    const avail = availableMemory();
+    if (need > avail) {
+      log(`bench:heads: skipping ${label}: needs about ${formatBytes(need)}, ${formatBytes(avail)} available`);
+      results.push(emptyResult(spec, n, `not run: needs about ${formatBytes(need)} of RAM but only ${formatBytes(avail)} is available`));
+      continue;
+    }
+    log(`bench:heads: ${label} ...`);
+    const t0 = performance.now();
+    const r = await runConfig(spec, n);
+    if ('timedOut' in r && r.timedOut) timedOutAt = n;
+    delete (r as { timedOut?: boolean }).timedOut;
+    results.push(r);
+    log(`bench:heads: ${label}: ${r.ok ? `step ${(r.stepMs! / 1000).toFixed(3)} s` : `FAILED: ${r.error}`} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+  }
+}
+const wallSec = (performance.now() - started) / 1000;
+
+// ---- report ----
+const rows = results.map((r) => ({
+  head: r.head,
+  n: r.n,
+  ok: r.ok,
+  stepMs: r.stepMs,
+  heapBytes: r.heapBytes,
+  rssBytes: r.rssBytes,
+  stateBytes: r.stateBytes,
+  error: r.error,
+  initMs: r.initMs,
+}));
+
+function summaryLine(head: string): string {
+  const mine = results.filter((r) => r.head === head).sort((a, b) => a.n - b.n);
+  const ok = mine.filter((r) => r.ok);
+  const firstFail = mine.find((r) => !r.ok);
+  const largest = ok.length ? ok[ok.length - 1].n.toLocaleString('en-US') : 'none';
+  if (!firstFail) return `${head}: runs at every N measured; largest N reached ${largest}`;
+  return `${head}: largest N reached ${largest}; fails at N=${firstFail.n.toLocaleString('en-US')}: ${firstFail.error}`;
+}
+
+function comparisons(): string[] {
+  const out: string[] = [];
+  const find = (head: string, n: number) => results.find((r) => r.head === head && r.n === n);
+  const att = find('attfc0.3', WEBFACE42M_IDENTITIES);
+  if (att) out.push(`target "AttFC runs at every N including 2,059,906 (S = 617,856)": ${results.filter((r) => r.head === 'attfc0.3').every((r) => r.ok) ? 'met' : 'NOT met'} (${att.ok ? `${att.detail}, step ${(att.stepMs! / 1000).toFixed(2)} s` : att.error})`);
+  const fcFails = results.filter((r) => r.head === 'fc' && !r.ok);
+  if (results.some((r) => r.head === 'fc')) {
+    const clean = fcFails.every((r) => /^(AttfcError|WasmHeapExhaustedError):/.test(r.error ?? ''));
+    out.push(
+      `target "FullFC fails cleanly where the 4 GiB heap cannot hold it": ${fcFails.length === 0 ? 'no failure in the measured range' : clean ? `met (clean error from N=${fcFails[0].n.toLocaleString('en-US')})` : 'NOT met (a crash, kill or timeout)'}`,
+    );
+  }
+  for (const ref of PYTORCH_REFERENCE) {
+    for (const p of ref.points) {
+      const r = find(ref.head, p.n);
+      if (!r) continue;
+      const theirs = p.stepMs === null ? 'killed by the OOM killer' : `${(p.stepMs / 1000).toFixed(3)} s`;
+      const ours = r.ok ? `${(r.stepMs! / 1000).toFixed(3)} s` : `failed (${r.error})`;
+      const ratio = r.ok && p.stepMs ? ` = ${(r.stepMs! / p.stepMs).toFixed(1)}x` : '';
+      out.push(`${ref.label} at N=${p.n.toLocaleString('en-US')}: ours ${ours} vs PyTorch 1.13 CPU ${theirs}${ratio}`);
+    }
+  }
+  return out;
+}
+
+const machine = machineInfo();
+const subtitle = `${machine.cpu}, ${machine.cores} cores, ${machine.memGiB} GiB; Node ${machine.node}; tfjs wasm; ${machine.date} ${machine.commit}; load avg at start ${loadAtStart.toFixed(1)}`;
+let figure: { svg: string; png: string } | null = null;
+try {
+  const svg = headsFigureSvg(rows, {
+    title: 'attfc bench:heads — head-only training step against the identity count',
+    subtitle,
+    heapLimitBytes: WASM_HEAP_MAX_BYTES,
+    ramBytes: os.totalmem(),
+    labels: Object.fromEntries(specs.map((s) => [s.id, legendLabel(s)])),
+    // only the reference points inside the measured range
+    references: PYTORCH_REFERENCE.filter((s) => specs.some((h) => h.id === s.head))
+      .map((s) => ({ ...s, points: s.points.filter((p) => ns.includes(p.n)) }))
+      .filter((s) => s.points.length > 0),
+  });
+  figure = await writeFigure(svg, plotBase);
+} catch (e) {
+  log(`bench:heads: could not write the figure: ${(e as Error).message}`);
+}
+
+if (json) {
+  process.stdout.write(JSON.stringify({ rows }) + '\n');
+  for (const s of specs) log(summaryLine(s.id));
+  for (const c of comparisons()) log(c);
+  if (figure) log(`figure: ${figure.svg}, ${figure.png}`);
+  log(`total ${(wallSec / 60).toFixed(1)} min`);
+} else {
+  const mb = (b: number | null) => (b === null ? '-' : formatBytes(b));
+  const sec = (ms: number | null) => (ms === null ? '-' : (ms / 1000).toFixed(3));
+  console.log(`attfc bench:heads — batch ${BATCH}, D ${DIM}, ${steps} timed steps after 1 warm-up — ${JSON.stringify(machine)}`);
+  console.log(
+    table(
+      results.map((r) => [
+        r.head,
+        r.n.toLocaleString('en-US'),
+        r.ok ? 'ok' : 'FAIL',
+        sec(r.initMs),
+        sec(r.warmupMs),
+        sec(r.stepMs),
+        sec(r.cpuMs),
+        mb(r.heapBytes),
+        mb(r.rssBytes),
+        mb(r.stateBytes),
+        r.loss === null ? '-' : r.loss.toFixed(2),
+        r.detail || '-',
+        r.error ? (r.error.length > 110 ? r.error.slice(0, 107) + '...' : r.error) : '',
+      ]),
+      ['head', 'N', 'status', 'init s', 'warm-up s', 'step s', 'step CPU s', 'peak heap', 'peak RSS', 'state', 'loss', 'detail', 'error'],
+    ),
+  );
+  console.log('');
+  for (const s of specs) console.log(summaryLine(s.id));
+  console.log('');
+  for (const c of comparisons()) console.log(c);
+  const leaks = results.filter((r) => (r.tensorGrowth ?? 0) > 0);
+  for (const r of leaks) console.log(`WARNING: ${r.head} N=${r.n}: ${r.tensorGrowth} tensors leaked over ${steps} steps`);
+  console.log('');
+  if (figure) console.log(`figure: ${figure.svg}, ${figure.png}`);
+  console.log(`total ${(wallSec / 60).toFixed(1)} min; load average ${loadAtStart.toFixed(1)} at start, ${os.loadavg()[0].toFixed(1)} at the end (other jobs make the times noisy)`);
+  console.log(`N values: ${ns.map(formatCount).join(', ')}`);
+}

@@ -1,0 +1,319 @@
+// The AttFC head (Zheng et al. 2025): no trainable head parameters. Each sample's positive centre is a
+// GCC built by attention from K-1 other images of its identity (embedded by the class encoder f_k);
+// the negatives are the DCC, a ring buffer of earlier batches' GCCs. Spec: shared/docs/attfc-method.md.
+//
+// Per step, as the trainer drives it:
+//   outside the tape:  classEncoder.update(); keys = classEncoder.embed(keyImages)
+//   inside the tape:   loss({ embeddings: f_q(x), labels, keyEmbeddings: keys })
+//   after the update:  afterStep() enqueues the step's GCCs (after its loss: never its own negatives)
+import * as tf from '@tensorflow/tfjs-core';
+import { AttfcError } from '../../errors.js';
+import { ARCFACE, l2Normalize, marginTargetLogit, validateMargin, type MarginOptions } from '../margin.js';
+import type { Head, HeadInput, HeadState, SgdSettings } from '../types.js';
+import { ATTENTION_MODES, attentionStats, generateClassCentres, type AttentionMode } from './attention.js';
+import { DEFAULT_CHUNK_SLOTS, DynamicClassContainer } from './dcc.js';
+import { dccSoftmax, type DccSoftmaxResult } from './dccSoftmax.js';
+import { DEFAULT_DEVICE_BUDGET_BYTES, DccDeviceChunks } from './deviceChunks.js';
+
+export interface AttFcHeadOptions {
+  numClasses: number;
+  embeddingSize: number;
+  /** Batch size B; the DCC size is a multiple of it. */
+  batchSize: number;
+  /** Images per identity per sample, K >= 2 (1 query + K-1 keys); default 3. K = 2 is DCQ. */
+  sampleNum?: number;
+  /** Absolute DCC size S (a positive multiple of B); overrides queueRatio. */
+  queueSize?: number;
+  /** S = floor(queueRatio * N / B) * B; default 0.3. */
+  queueRatio?: number;
+  /** Default 'softmax'. */
+  attention?: AttentionMode;
+  /** Attention softmax(cos / T); default 1. */
+  temperature?: number;
+  /** Mask DCC slots of the sample's own identity; default true. */
+  masking?: boolean;
+  /** Margin on the positive column; default ARCFACE. Its s also scales the negatives. */
+  margin?: MarginOptions;
+  seed: number;
+  /** DCC slots per chunk of the chunked softmax; default 4096 (longer chunks slow the P.K product: its contraction outgrows the cache). */
+  chunkSlots?: number;
+  /** Device bytes for DCC chunks kept resident between steps (x2 for XNNPACK's packed copy); default 1.5 GiB. */
+  deviceBudgetBytes?: number;
+}
+
+/** The paper's DCC size: floor(ratio * N / B) * B (may be 0 for tiny N; the head rejects that). */
+export function defaultQueueSize(numClasses: number, batchSize: number, ratio = 0.3): number {
+  return Math.floor((ratio * numClasses) / batchSize) * batchSize;
+}
+
+/** Resolves and checks S from the options; AttfcError naming the values when it is unusable. */
+export function resolveQueueSize(opts: Pick<AttFcHeadOptions, 'numClasses' | 'batchSize' | 'queueSize' | 'queueRatio'>): number {
+  const B = opts.batchSize;
+  if (opts.queueSize !== undefined) {
+    const S = opts.queueSize;
+    if (!(Number.isInteger(S) && S > 0 && S % B === 0))
+      throw new AttfcError(`attfc: queueSize ${S} must be a positive multiple of the batch size ${B}`);
+    return S;
+  }
+  const ratio = opts.queueRatio ?? 0.3;
+  if (!(ratio > 0)) throw new AttfcError(`attfc: queueRatio must be > 0 (got ${ratio})`);
+  const S = defaultQueueSize(opts.numClasses, B, ratio);
+  if (S <= 0)
+    throw new AttfcError(
+      `attfc: queue size floor(${ratio} * ${opts.numClasses} classes / batch ${B}) * ${B} = 0 is not a positive multiple of the batch size; set queueSize or a larger queueRatio`,
+    );
+  return S;
+}
+
+interface PendingBatch {
+  centres: Float32Array;
+  labels: Int32Array;
+}
+
+export class AttFcHead implements Head {
+  readonly kind = 'attfc' as const;
+  readonly numClasses: number;
+  readonly embeddingSize: number;
+  readonly batchSize: number;
+  /** S. */
+  readonly queueSize: number;
+  /** K: 1 query + K-1 keys per sample. */
+  readonly sampleNum: number;
+  readonly attention: AttentionMode;
+  readonly temperature: number;
+  readonly masking: boolean;
+  readonly margin: MarginOptions;
+  /** The DCC (read-only use outside the head). */
+  readonly queue: DynamicClassContainer;
+  private readonly device: DccDeviceChunks;
+  private pending: PendingBatch[] = [];
+  private diag: Record<string, number> = {};
+
+  constructor(opts: AttFcHeadOptions) {
+    const { numClasses, embeddingSize, batchSize } = opts;
+    if (!(Number.isInteger(numClasses) && numClasses >= 2))
+      throw new AttfcError(`attfc: numClasses must be a whole number >= 2 (got ${numClasses})`);
+    if (!(Number.isInteger(embeddingSize) && embeddingSize >= 1))
+      throw new AttfcError(`attfc: embeddingSize must be a whole number >= 1 (got ${embeddingSize})`);
+    if (!(Number.isInteger(batchSize) && batchSize >= 1))
+      throw new AttfcError(`attfc: batchSize must be a whole number >= 1 (got ${batchSize})`);
+    const K = opts.sampleNum ?? 3;
+    if (!(Number.isInteger(K) && K >= 2)) throw new AttfcError(`attfc: sampleNum must be a whole number >= 2 (got ${K})`);
+    const attention = opts.attention ?? 'softmax';
+    if (!ATTENTION_MODES.includes(attention))
+      throw new AttfcError(`attfc: attention must be one of ${ATTENTION_MODES.join(', ')} (got ${String(attention)})`);
+    const temperature = opts.temperature ?? 1;
+    if (!(temperature > 0)) throw new AttfcError(`attfc: temperature must be > 0 (got ${temperature})`);
+    this.margin = opts.margin ?? ARCFACE;
+    validateMargin(this.margin);
+    this.numClasses = numClasses;
+    this.embeddingSize = embeddingSize;
+    this.batchSize = batchSize;
+    this.sampleNum = K;
+    this.attention = attention;
+    this.temperature = temperature;
+    this.masking = opts.masking ?? true;
+    this.queueSize = resolveQueueSize(opts);
+    this.queue = new DynamicClassContainer({
+      size: this.queueSize,
+      dim: embeddingSize,
+      chunkSlots: opts.chunkSlots ?? DEFAULT_CHUNK_SLOTS,
+      seed: opts.seed,
+    });
+    this.device = new DccDeviceChunks(this.queue, opts.deviceBudgetBytes ?? DEFAULT_DEVICE_BUDGET_BYTES);
+  }
+
+  prepare(_labels: Int32Array): void {}
+
+  /**
+   * Mean ArcFace cross-entropy of [q.c | q.Q_1..q.Q_S] with target column 0. Needs keyEmbeddings
+   * [B*(K-1), D]. Only `embeddings` gets gradients. The batch's GCCs are queued for afterStep().
+   */
+  loss(input: HeadInput): tf.Scalar {
+    const { embeddings, labels, keyEmbeddings, keyQuality } = input;
+    const B = labels.length;
+    const D = this.embeddingSize;
+    const keys = this.sampleNum - 1;
+    const [b, d] = embeddings.shape;
+    if (b !== B || d !== D) throw new Error(`head attfc: embeddings are [${b}, ${d}], expected [${B}, ${D}] (batch x embedding size)`);
+    if (!keyEmbeddings) throw new Error('head attfc: loss() needs keyEmbeddings (f_k of the K-1 key images per sample)');
+    if (keyEmbeddings.shape[0] !== B * keys || keyEmbeddings.shape[1] !== D)
+      throw new Error(`head attfc: keyEmbeddings are [${keyEmbeddings.shape}], expected [${B * keys}, ${D}] (${keys} keys per sample)`);
+    if (B > this.queueSize) throw new Error(`head attfc: batch of ${B} exceeds the DCC size ${this.queueSize}`);
+    for (let i = 0; i < B; i++) {
+      const y = labels[i];
+      if (!(y >= 0 && y < this.numClasses))
+        throw new AttfcError(`head attfc: label ${y} (batch row ${i}) is not a class id in 0..${this.numClasses - 1}; check num-classes against the dataset`);
+    }
+    const needGradient = tf.engine().isTapeOn();
+    const hotChunks = this.chunksWrittenNext(B);
+
+    return tf.tidy(() => {
+      const qn = l2Normalize(embeddings, 1);
+      const queries = qn.dataSync() as Float32Array;
+      const gcc = generateClassCentres(queries, keyEmbeddings.dataSync() as Float32Array, keys, D, {
+        mode: this.attention,
+        temperature: this.temperature,
+      });
+      const cosPositive = tf.sum(tf.mul(qn, tf.tensor2d(gcc.centres, [B, D])), 1) as tf.Tensor1D;
+      const positive = marginTargetLogit(cosPositive, this.margin);
+
+      const dcc: { result?: DccSoftmaxResult } = {};
+      // A_i = log sum_j exp(s * zhat_ij) over the DCC, with its gradient computed in the same pass
+      // (the input tensor's values are `queries`, read above)
+      const negatives = tf.customGrad(() => {
+        const r = dccSoftmax(this.queue, this.device, {
+          queries,
+          labels,
+          scale: this.margin.s,
+          masking: this.masking,
+          needGradient,
+          hotChunks,
+        });
+        dcc.result = r;
+        return {
+          value: tf.tensor1d(Float32Array.from(r.logSumExp)),
+          gradFunc: (dy: tf.Tensor) => {
+            if (!r.gradient) throw new Error('head attfc: gradient requested for a loss computed without a gradient tape');
+            return tf.mul(tf.reshape(dy, [B, 1]), tf.tensor2d(r.gradient, [B, D]));
+          },
+        };
+      }) as unknown as (q: tf.Tensor2D) => tf.Tensor1D;
+      const dccLogSumExp = negatives(qn);
+
+      const logSumExp = tf.logSumExp(tf.stack([positive, dccLogSumExp], 1), 1);
+      const loss = tf.mean(tf.sub(logSumExp, positive)) as tf.Scalar;
+
+      this.pending.push({ centres: gcc.centres, labels: labels.slice() });
+      this.recordDiagnostics(loss, cosPositive, dcc.result!, gcc.weights, B, keyQuality);
+      return loss;
+    });
+  }
+
+  trainableVariables(): tf.Variable[] {
+    return [];
+  }
+
+  stepVariables(): tf.Variable[] {
+    return [];
+  }
+
+  /** Enqueues the GCCs of every loss() since the last afterStep(), in order. */
+  afterStep(_stepGrads: tf.Tensor[], _sgd: SgdSettings): void {
+    for (const p of this.pending) this.queue.enqueue(p.centres, p.labels);
+    this.pending = [];
+  }
+
+  /**
+   * From the last loss(): loss, positiveCos (mean q.c), hardestNegCos (mean over samples of the largest
+   * unmasked DCC cosine), attentionMax / attentionEntropy (and attentionLowQuality / HighQuality with
+   * key qualities), maskedFraction (masked pairs / (B*S)); dccFill (share of slots holding GCCs) is current.
+   */
+  diagnostics(): Record<string, number> {
+    return { ...this.diag, dccFill: this.queue.filled / this.queueSize };
+  }
+
+  /** JS bytes of the DCC (both layouts, labels, index) plus the device budget its resident chunks use. */
+  stateBytes(): number {
+    return this.queue.bytes() + this.device.residentBytes();
+  }
+
+  /**
+   * The DCC as slot-major [S, D] chunks `dcc.0`, `dcc.1`, ... and `dccLabels` [S]: LIVE arrays,
+   * serialise them before the next afterStep(). json: sizes, pointer, fill, RNG state.
+   */
+  getState(): HeadState {
+    const s = this.queue.getState();
+    const arrays: Record<string, Float32Array | Int32Array> = { dccLabels: s.labels };
+    s.vectors.forEach((v, i) => (arrays[`dcc.${i}`] = v));
+    return {
+      arrays,
+      json: {
+        kind: this.kind,
+        numClasses: this.numClasses,
+        embeddingSize: this.embeddingSize,
+        queueSize: this.queueSize,
+        chunks: s.vectors.length,
+        layout: 'slot-major [S, D] row-major, split into chunks',
+        pointer: s.pointer,
+        filled: s.filled,
+        rng: s.rng,
+      },
+    };
+  }
+
+  /** DCC chunks currently kept on the device between steps (each one tensor). */
+  residentChunks(): number {
+    return this.device.residentCount();
+  }
+
+  /** Restores the DCC (any chunking of the [S, D] stream); drops un-enqueued GCCs and device copies. */
+  setState(s: HeadState): void {
+    const what = 'head attfc state';
+    if (s.json.embeddingSize !== this.embeddingSize || s.json.queueSize !== this.queueSize)
+      throw new AttfcError(
+        `${what}: queueSize ${String(s.json.queueSize)} x embedding ${String(s.json.embeddingSize)}, expected ${this.queueSize} x ${this.embeddingSize}`,
+      );
+    const vectors: Float32Array[] = [];
+    for (let i = 0; s.arrays[`dcc.${i}`] !== undefined; i++) {
+      const v = s.arrays[`dcc.${i}`];
+      if (!(v instanceof Float32Array)) throw new AttfcError(`${what}: dcc.${i} must be float32`);
+      vectors.push(v);
+    }
+    const labels = s.arrays.dccLabels;
+    if (!(labels instanceof Int32Array)) throw new AttfcError(`${what}: dccLabels must be int32`);
+    const rng = Array.isArray(s.json.rng) ? (s.json.rng as unknown[]).map((x) => (x === null ? NaN : Number(x))) : undefined;
+    this.queue.setState({ vectors, labels, pointer: Number(s.json.pointer), filled: Number(s.json.filled), rng }, what);
+    this.device.invalidateAll();
+    this.pending = [];
+  }
+
+  dispose(): void {
+    this.device.dispose();
+    this.pending = [];
+  }
+
+  /** Chunks the pending GCCs plus a batch of b will overwrite at the next afterStep(). */
+  private chunksWrittenNext(b: number): Set<number> {
+    const q = this.queue;
+    let rows = b;
+    for (const p of this.pending) rows += p.labels.length;
+    const hot = new Set<number>();
+    let slot = q.pointer;
+    for (let left = Math.min(rows, q.size); left > 0; ) {
+      const k = q.chunkOf(slot);
+      hot.add(k);
+      const n = Math.min(left, q.chunkStart(k) + q.chunkLength(k) - slot);
+      left -= n;
+      slot = (slot + n) % q.size;
+    }
+    return hot;
+  }
+
+  private recordDiagnostics(
+    loss: tf.Scalar,
+    cosPositive: tf.Tensor1D,
+    dcc: DccSoftmaxResult,
+    weights: Float32Array,
+    B: number,
+    keyQuality?: Float32Array,
+  ): void {
+    const cos = cosPositive.dataSync();
+    let positive = 0;
+    for (let i = 0; i < B; i++) positive += cos[i];
+    let hardest = 0;
+    let rows = 0;
+    for (let i = 0; i < B; i++) {
+      if (Number.isNaN(dcc.hardestNegative[i])) continue;
+      hardest += dcc.hardestNegative[i];
+      rows++;
+    }
+    this.diag = {
+      loss: loss.dataSync()[0],
+      positiveCos: positive / B,
+      hardestNegCos: rows ? hardest / rows : NaN,
+      ...attentionStats(weights, this.sampleNum - 1, keyQuality),
+      maskedFraction: dcc.maskedCount / (B * this.queueSize),
+    };
+  }
+}

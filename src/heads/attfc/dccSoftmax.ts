@@ -1,0 +1,178 @@
+// The DCC part of the AttFC loss, chunk by chunk, so the B x S logits never exist at once.
+//
+// For unit queries q_i and DCC centres Q_j (z_ij = q_i . Q_j):
+//   zhat_ij = -1 if slot j has sample i's label (masking), else clamp(z_ij, -1, 1)
+//   A_i     = log sum_j exp(s * zhat_ij)
+//   dA_i/dq_i = s * sum_j p_ij [unmasked, -1 <= z_ij <= 1] Q_j,   p_ij = exp(s * zhat_ij - A_i)
+// (the reference sets masked logits to -1e9 and clamps them to -1: a constant, hence no gradient; the
+// clamp passes gradient on [-1, 1] like torch.clamp). The caller combines A_i with the positive
+// column: loss_i = logaddexp(t_i, A_i) - t_i.
+//
+// One pass over the DCC gives both A and dA/dq (online softmax: a running maximum per sample, and
+// the partial sums and gradient rescaled when it grows), so the backward pass needs no second sweep.
+// Per chunk: the cosines [c, B] come from a matmul on the device; masking, clamping, exp and the
+// sums run in JS; the gradient weights go back for a second matmul:
+//   resident chunk: P [B, c] . K [c, D]      (K's packed copy is cached with the resident tensor)
+//   streamed chunk: K^T [D, c] . P^T [c, B]  (only the small P^T is packed)
+import * as tf from '@tensorflow/tfjs-core';
+import type { DynamicClassContainer } from './dcc.js';
+import type { DccDeviceChunks } from './deviceChunks.js';
+import { expNonPositive } from './fastExp.js';
+
+export interface DccSoftmaxInput {
+  /** Unit-norm queries, [B, D] row-major. */
+  queries: Float32Array;
+  /** Identity of each query; slots with the same label are masked when `masking`. */
+  labels: Int32Array;
+  /** Logit scale s. */
+  scale: number;
+  masking: boolean;
+  /** Also accumulate dA/dq (a second matmul per chunk). */
+  needGradient: boolean;
+  /** Chunks the coming enqueue overwrites (see DccDeviceChunks.acquire). */
+  hotChunks: ReadonlySet<number>;
+}
+
+export interface DccSoftmaxResult {
+  /** A_i = log sum_j exp(s * zhat_ij), [B]. */
+  logSumExp: Float64Array;
+  /** dA_i/dq_i, [B, D] row-major; null unless needGradient. */
+  gradient: Float32Array | null;
+  /** Largest unmasked clamped cosine per query (NaN when every slot is masked), [B]. */
+  hardestNegative: Float32Array;
+  /** Number of masked (query, slot) pairs. */
+  maskedCount: number;
+}
+
+const MASKED = -Infinity;
+/** Slots per block of the resident-layout pass (B x 16 floats of z stay in L1). */
+const SLOT_BLOCK = 16;
+
+/** Same-label (query, slot) pairs grouped by chunk: flat [query, slotInChunk, ...] lists. */
+function maskPairsByChunk(dcc: DynamicClassContainer, labels: Int32Array, masking: boolean): { byChunk: number[][]; count: number } {
+  const byChunk: number[][] = Array.from({ length: dcc.numChunks }, () => []);
+  let count = 0;
+  if (!masking) return { byChunk, count };
+  for (let i = 0; i < labels.length; i++) {
+    dcc.forEachSlotWithLabel(labels[i], (slot) => {
+      const k = dcc.chunkOf(slot);
+      byChunk[k].push(i, slot - dcc.chunkStart(k));
+      count++;
+    });
+  }
+  return { byChunk, count };
+}
+
+/** A, dA/dq and diagnostics of the DCC logits of one batch. */
+export function dccSoftmax(dcc: DynamicClassContainer, device: DccDeviceChunks, input: DccSoftmaxInput): DccSoftmaxResult {
+  const { queries, labels, scale: s, needGradient } = input;
+  const B = labels.length;
+  const D = dcc.dim;
+  if (queries.length !== B * D) throw new Error(`dccSoftmax: ${queries.length} query values for ${B} labels of dimension ${D}`);
+
+  const runMax = new Float64Array(B).fill(-Infinity); // running max of s * zhat
+  const sum = new Float64Array(B); // sum exp(s * zhat - runMax)
+  const acc = needGradient ? new Float64Array(B * D) : null; // sum w * Q_j, same scale as sum
+  const hardest = new Float32Array(B).fill(-Infinity);
+  const chunkMax = new Float32Array(B);
+  const { byChunk, count: maskedCount } = maskPairsByChunk(dcc, labels, input.masking);
+
+  // q^T [D, B], the packed right operand of K q^T (small)
+  const qt = new Float32Array(D * B);
+  for (let i = 0; i < B; i++) for (let d = 0; d < D; d++) qt[d * B + i] = queries[i * D + d];
+  const qT = tf.tensor2d(qt, [D, B]);
+  const weights = new Float32Array(B * dcc.chunkSlots);
+
+  for (let k = 0; k < dcc.numChunks; k++) {
+    const c = dcc.chunkLength(k);
+    const chunk = device.acquire(k, input.hotChunks.has(k));
+    const cosT = tf.matMul(chunk.slotMajor, qT); // [c, B]
+    const z = cosT.dataSync() as Float32Array; // a copy on wasm; the tensor's own array on cpu (disposed below)
+    const pairs = byChunk[k];
+    for (let p = 0; p < pairs.length; p += 2) z[pairs[p + 1] * B + pairs[p]] = MASKED;
+
+    // pass 1: per-query maximum of this chunk (masked = -inf, so it is also the hardest negative)
+    chunkMax.fill(-Infinity);
+    for (let j = 0; j < c; j++) {
+      const row = j * B;
+      for (let i = 0; i < B; i++) if (z[row + i] > chunkMax[i]) chunkMax[i] = z[row + i];
+    }
+    for (let i = 0; i < B; i++) {
+      const zc = chunkMax[i] > 1 ? 1 : chunkMax[i] < -1 ? -1 : chunkMax[i]; // -inf (all masked) -> -1
+      if (chunkMax[i] > hardest[i]) hardest[i] = Math.max(-1, Math.min(1, chunkMax[i]));
+      const m = s * zc;
+      if (m > runMax[i]) {
+        const f = Math.exp(runMax[i] - m); // 0 on the first chunk
+        sum[i] *= f;
+        if (acc) for (let d = i * D; d < (i + 1) * D; d++) acc[d] *= f;
+        runMax[i] = m;
+      }
+    }
+
+    // pass 2: exp, sums and gradient weights (zero where masked or clamped), laid out for this
+    // chunk's product: P [B, c] for a resident chunk (in blocks of slots, so that the strided reads
+    // and the row writes both stay in cache), P^T [c, B] (the layout of z) for a streamed one
+    if (chunk.resident) {
+      for (let j0 = 0; j0 < c; j0 += SLOT_BLOCK) {
+        const j1 = Math.min(c, j0 + SLOT_BLOCK);
+        for (let i = 0; i < B; i++) {
+          const mi = runMax[i];
+          const out = i * c;
+          let si = 0;
+          for (let j = j0; j < j1; j++) {
+            const zi = z[j * B + i];
+            const zc = Math.min(1, Math.max(-1, zi));
+            const w = expNonPositive(s * zc - mi);
+            si += w;
+            weights[out + j] = zc === zi ? w : 0;
+          }
+          sum[i] += si;
+        }
+      }
+    } else {
+      for (let j = 0; j < c; j++) {
+        const row = j * B;
+        for (let i = 0; i < B; i++) {
+          const zi = z[row + i];
+          const zc = Math.min(1, Math.max(-1, zi));
+          const w = expNonPositive(s * zc - runMax[i]);
+          sum[i] += w;
+          weights[row + i] = zc === zi ? w : 0;
+        }
+      }
+    }
+    cosT.dispose();
+
+    if (acc) {
+      let part: tf.Tensor2D;
+      if (chunk.resident) {
+        const p = tf.tensor2d(weights.subarray(0, B * c), [B, c]);
+        part = tf.matMul(p, chunk.slotMajor); // [B, D]
+        p.dispose();
+      } else {
+        const pT = tf.tensor2d(weights.subarray(0, c * B), [c, B]);
+        part = tf.matMul(chunk.dimMajor(), pT); // [D, B]
+        pT.dispose();
+      }
+      const g = part.dataSync();
+      part.dispose();
+      if (chunk.resident) for (let x = 0; x < B * D; x++) acc[x] += g[x];
+      else for (let i = 0; i < B; i++) for (let d = 0; d < D; d++) acc[i * D + d] += g[d * B + i];
+    }
+    chunk.release();
+  }
+  qT.dispose();
+
+  const logSumExp = new Float64Array(B);
+  for (let i = 0; i < B; i++) logSumExp[i] = runMax[i] + Math.log(sum[i]);
+  let gradient: Float32Array | null = null;
+  if (acc) {
+    gradient = new Float32Array(B * D);
+    for (let i = 0; i < B; i++) {
+      const f = s / sum[i];
+      for (let d = 0; d < D; d++) gradient[i * D + d] = acc[i * D + d] * f;
+    }
+  }
+  for (let i = 0; i < B; i++) if (hardest[i] === -Infinity) hardest[i] = NaN;
+  return { logSumExp, gradient, hardestNegative: hardest, maskedCount };
+}
