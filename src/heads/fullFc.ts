@@ -32,16 +32,23 @@ export interface FullFcHeapEstimate {
   packed: number;
   /** dW (and d normalize(W)) before the optimizer applies it. */
   gradient: number;
+  /** Autodiff and optimizer temporaries plus fragmentation (measured, see estimateFullFcHeap). */
+  transient: number;
   /** Cosines, scaled logits, softmax and their gradient, each [B, N]. */
   logits: number;
   total: number;
 }
 
-/** Estimates the heap a full-FC step needs: five N x D tables plus four B x N logit tensors. */
+/**
+ * Estimates the heap a full-FC step needs: five N x D tables and four B x N logit tensors that are
+ * live at once, plus ten more tables of transient buffers and heap fragmentation. That allowance is
+ * calibrated on `npm run bench:heads` (B = 128: the heap reached 1.53 GiB at N = 40k and 3.86 GiB at 100k,
+ * about 15-20 tables).
+ */
 export function estimateFullFcHeap(numClasses: number, embeddingSize: number, batchSize: number): FullFcHeapEstimate {
   const table = numClasses * embeddingSize * 4;
-  const e = { weights: table, momentum: table, normalised: table, packed: table, gradient: table, logits: 4 * batchSize * numClasses * 4 };
-  return { ...e, total: e.weights + e.momentum + e.normalised + e.packed + e.gradient + e.logits };
+  const e = { weights: table, momentum: table, normalised: table, packed: table, gradient: table, transient: 10 * table, logits: 4 * batchSize * numClasses * 4 };
+  return { ...e, total: e.weights + e.momentum + e.normalised + e.packed + e.gradient + e.transient + e.logits };
 }
 
 /** Throws AttfcError (user error: the labels come from the data) unless every label is a class id. */

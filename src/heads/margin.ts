@@ -10,6 +10,7 @@
 //    False), switches to the linear fallback cos - m2*sin(m2) where m1*theta + m2 > pi (the reference's
 //    "th = cos(pi - m)" / "mm = sin(pi - m) * m" pair, generalised to m1 via th = cos((pi - m2) / m1)).
 import * as tf from '@tensorflow/tfjs-core';
+import { heapView } from '../engine/heapView.js';
 import { AttfcError } from '../errors.js';
 
 export interface MarginOptions {
@@ -158,9 +159,62 @@ function targetOneHot(target: tf.Tensor1D, columns: number): tf.Tensor2D {
 
 // ---- cosine helpers shared by the FC heads ----
 
-/** x / max(||x||, 1e-12) along `axis` (PyTorch F.normalize), with a finite gradient at x = 0. */
+/**
+ * x / max(||x||, 1e-12) along `axis` (PyTorch F.normalize), with a finite gradient at x = 0.
+ * Closed-form backward dx = (dy - n * sum(dy * n)) / ||x||: autodiff of the op chain keeps about ten
+ * temporaries the size of x alive, which for a class table W [N, D] decided how large N could get.
+ * Rows of a 2-D tensor (axis 1) on wasm/cpu run as fused JS passes that allocate only the output.
+ */
 export function l2Normalize<T extends tf.Tensor>(x: T, axis: number): T {
-  return tf.tidy(() => tf.mul(x, tf.rsqrt(tf.maximum(tf.sum(tf.square(x), axis, true), 1e-24))) as T);
+  const rowsInJs = x.rank === 2 && (axis === 1 || axis === -1) && (tf.getBackend() === 'wasm' || tf.getBackend() === 'cpu');
+  const f = tf.customGrad((xIn, save) => {
+    const xi = xIn as tf.Tensor;
+    if (rowsInJs) {
+      const [rows, d] = xi.shape;
+      const xs = heapView(xi);
+      const out = new Float32Array(xs.length);
+      const inv = new Float32Array(rows);
+      for (let r = 0; r < rows; r++) {
+        let ss = 0;
+        const o = r * d;
+        for (let j = 0; j < d; j++) ss += xs[o + j] * xs[o + j];
+        const k = 1 / Math.sqrt(Math.max(ss, 1e-24));
+        inv[r] = k;
+        for (let j = 0; j < d; j++) out[o + j] = xs[o + j] * k;
+      }
+      const n = tf.tensor(out, xi.shape);
+      (save as tf.GradSaveFunc)([n]);
+      return {
+        value: n,
+        gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+          const ds = heapView(dy as tf.Tensor);
+          const ns = heapView(saved[0]);
+          const dx = new Float32Array(ds.length);
+          for (let r = 0; r < rows; r++) {
+            const o = r * d;
+            let dot = 0;
+            for (let j = 0; j < d; j++) dot += ds[o + j] * ns[o + j];
+            const k = inv[r];
+            for (let j = 0; j < d; j++) dx[o + j] = (ds[o + j] - ns[o + j] * dot) * k;
+          }
+          return [tf.tensor(dx, saved[0].shape)];
+        },
+      };
+    }
+    const inv = tf.rsqrt(tf.maximum(tf.sum(tf.square(xi), axis, true), 1e-24));
+    const n = tf.mul(xi, inv);
+    (save as tf.GradSaveFunc)([n, inv]);
+    return {
+      value: n,
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) =>
+        tf.tidy(() => {
+          const [nn, k] = saved;
+          const d = dy as tf.Tensor;
+          return [tf.mul(tf.sub(d, tf.mul(nn, tf.sum(tf.mul(d, nn), axis, true))), k)];
+        }),
+    };
+  });
+  return f(x) as T;
 }
 
 /**

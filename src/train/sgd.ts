@@ -1,6 +1,7 @@
 // SGD with momentum and weight decay (PyTorch semantics: decay added to the gradient before momentum),
 // and gradient clipping by global norm, as in the reference recipe.
 import * as tf from '@tensorflow/tfjs-core';
+import { heapView } from '../engine/heapView.js';
 
 export interface SgdOptions {
   momentum: number;
@@ -20,8 +21,29 @@ export class Sgd {
   /** One update with gradients aligned to `variables`. */
   step(grads: tf.Tensor[], lr: number): void {
     const { momentum, weightDecay } = this.options;
-    tf.tidy(() => {
-      this.variables.forEach((w, i) => {
+    const fused = tf.getBackend() === 'wasm' || tf.getBackend() === 'cpu';
+    this.variables.forEach((w, i) => {
+      if (fused) {
+        // One JS pass; only the new v and w reach the heap (the op chain makes six temporaries the size
+        // of w, which for a full-FC table was the difference between fitting and not).
+        const v = this.velocity[i];
+        const ws = heapView(w);
+        const gs = heapView(grads[i]);
+        const vs = heapView(v);
+        const vNew = new Float32Array(ws.length);
+        const wNew = new Float32Array(ws.length);
+        for (let j = 0; j < ws.length; j++) {
+          const vv = momentum * vs[j] + gs[j] + weightDecay * ws[j];
+          vNew[j] = vv;
+          wNew[j] = ws[j] - lr * vv;
+        }
+        tf.tidy(() => {
+          v.assign(tf.tensor(vNew, v.shape));
+          w.assign(tf.tensor(wNew, w.shape));
+        });
+        return;
+      }
+      tf.tidy(() => {
         const g = weightDecay ? tf.add(grads[i], tf.mul(w, weightDecay)) : grads[i];
         const v = this.velocity[i];
         v.assign(tf.add(tf.mul(v, momentum), g));

@@ -166,3 +166,19 @@ test('invalid margin settings are user errors naming the key', () => {
   assert.throws(() => marginTargetLogit(c, { ...ARCFACE, m2: 4 }), (e: unknown) => e instanceof AttfcError && /m2/.test(e.message));
   c.dispose();
 });
+
+test('l2Normalize: closed-form backward equals autodiff of x * rsqrt(sum(x^2)), fused rows and the op path', async () => {
+  const { l2Normalize } = await import('../../src/heads/margin.js');
+  const x = tf.tensor2d([[3, 4, 0], [1, -2, 2], [0.5, 0.1, -0.3], [0, 0, 0]]);
+  const dy = tf.tensor2d([[1, 2, 3], [-1, 0.5, 2], [0.3, -0.7, 1], [1, 1, 1]]);
+  const ref = (a: tf.Tensor) => tf.mul(a, tf.rsqrt(tf.maximum(tf.sum(tf.square(a), 1, true), 1e-24)));
+  const gRef = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(ref(a), dy)))(x).arraySync() as number[][];
+  const gRows = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(l2Normalize(a, 1), dy)))(x).arraySync() as number[][];
+  const xt = tf.transpose(x);
+  const gCols = tf.transpose(tf.grad((a: tf.Tensor) => tf.sum(tf.mul(l2Normalize(a, 0), tf.transpose(dy))))(xt)).arraySync() as number[][];
+  const vals = l2Normalize(x, 1).arraySync() as number[][];
+  assert.deepEqual(vals[0].map((v) => +v.toFixed(6)), [0.6, 0.8, 0]);
+  for (const g of [gRows, gCols])
+    for (let i = 0; i < 4; i++) for (let j = 0; j < 3; j++) assert.ok(Math.abs(g[i][j] - gRef[i][j]) < 1e-5, `grad [${i}][${j}] ${g[i][j]} vs ${gRef[i][j]}`);
+  tf.dispose([x, dy, xt]);
+});

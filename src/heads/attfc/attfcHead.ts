@@ -14,6 +14,7 @@ import { ATTENTION_MODES, attentionStats, generateClassCentres, type AttentionMo
 import { DEFAULT_CHUNK_SLOTS, DynamicClassContainer } from './dcc.js';
 import { dccSoftmax, type DccSoftmaxResult } from './dccSoftmax.js';
 import { DEFAULT_DEVICE_BUDGET_BYTES, DccDeviceChunks } from './deviceChunks.js';
+import { MAX_EXP_SCALE } from './fastExp.js';
 
 export interface AttFcHeadOptions {
   numClasses: number;
@@ -106,6 +107,7 @@ export class AttFcHead implements Head {
     if (!(temperature > 0)) throw new AttfcError(`attfc: temperature must be > 0 (got ${temperature})`);
     this.margin = opts.margin ?? ARCFACE;
     validateMargin(this.margin);
+    if (this.margin.s > MAX_EXP_SCALE) throw new AttfcError(`attfc: margin scale s ${this.margin.s} is above the supported ${MAX_EXP_SCALE}`);
     this.numClasses = numClasses;
     this.embeddingSize = embeddingSize;
     this.batchSize = batchSize;

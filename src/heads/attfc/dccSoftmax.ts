@@ -17,7 +17,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { DynamicClassContainer } from './dcc.js';
 import type { DccDeviceChunks } from './deviceChunks.js';
-import { expNonPositive } from './fastExp.js';
+import { MAX_EXP_SCALE, ScaledExp } from './fastExp.js';
 
 export interface DccSoftmaxInput {
   /** Unit-norm queries, [B, D] row-major. */
@@ -76,6 +76,9 @@ export function dccSoftmax(dcc: DynamicClassContainer, device: DccDeviceChunks, 
   const hardest = new Float32Array(B).fill(-Infinity);
   const chunkMax = new Float32Array(B);
   const { byChunk, count: maskedCount } = maskPairsByChunk(dcc, labels, input.masking);
+  if (!(s > 0 && s <= MAX_EXP_SCALE)) throw new Error(`dccSoftmax: logit scale ${s} is outside (0, ${MAX_EXP_SCALE}]`);
+  const expScaled = new ScaledExp(s); // exp(s * z) for clamped z
+  const expNegMax = new Float64Array(B); // exp(-runMax)
 
   // q^T [D, B], the packed right operand of K q^T (small)
   const qt = new Float32Array(D * B);
@@ -107,6 +110,7 @@ export function dccSoftmax(dcc: DynamicClassContainer, device: DccDeviceChunks, 
         if (acc) for (let d = i * D; d < (i + 1) * D; d++) acc[d] *= f;
         runMax[i] = m;
       }
+      expNegMax[i] = Math.exp(-runMax[i]);
     }
 
     // pass 2: exp, sums and gradient weights (zero where masked or clamped), laid out for this
@@ -116,13 +120,13 @@ export function dccSoftmax(dcc: DynamicClassContainer, device: DccDeviceChunks, 
       for (let j0 = 0; j0 < c; j0 += SLOT_BLOCK) {
         const j1 = Math.min(c, j0 + SLOT_BLOCK);
         for (let i = 0; i < B; i++) {
-          const mi = runMax[i];
+          const em = expNegMax[i];
           const out = i * c;
           let si = 0;
           for (let j = j0; j < j1; j++) {
             const zi = z[j * B + i];
             const zc = Math.min(1, Math.max(-1, zi));
-            const w = expNonPositive(s * zc - mi);
+            const w = expScaled.at(zc) * em;
             si += w;
             weights[out + j] = zc === zi ? w : 0;
           }
@@ -135,7 +139,7 @@ export function dccSoftmax(dcc: DynamicClassContainer, device: DccDeviceChunks, 
         for (let i = 0; i < B; i++) {
           const zi = z[row + i];
           const zc = Math.min(1, Math.max(-1, zi));
-          const w = expNonPositive(s * zc - runMax[i]);
+          const w = expScaled.at(zc) * expNegMax[i];
           sum[i] += w;
           weights[row + i] = zc === zi ? w : 0;
         }
