@@ -30,6 +30,7 @@ export function machineInfo(): Record<string, string | number> {
     node: process.version,
     date: new Date().toISOString().slice(0, 10),
     commit,
+    loadAverage1m: Number(os.loadavg()[0].toFixed(2)),
   };
 }
 
