@@ -138,3 +138,16 @@ test('the pack leaks no backend memory across repeated gradient calls', async ()
   assert.equal(backend.numDataIds(), before);
   tf.dispose([x, f]);
 });
+
+test('unregisterKernelPack restores the stock kernels and registerKernelPack brings the pack back', async () => {
+  const { unregisterKernelPack, registerKernelPack } = await import('../../src/engine/kernels/index.js');
+  await tf.setBackend('wasm');
+  unregisterKernelPack();
+  assert.equal(kernelPackRegistered(), false);
+  assert.equal(tf.getKernel('Conv2DBackpropFilter', 'wasm'), undefined, 'missing kernels are missing again');
+  assert.ok(tf.getKernel('Conv2DBackpropInput', 'wasm'), 'slow stock kernels are back');
+  const y = tf.tidy(() => tf.matMul(tf.ones([2, 3]), tf.ones([2, 3]), false, true).dataSync()[0]);
+  assert.equal(y, 3);
+  registerKernelPack();
+  assert.ok(kernelPackRegistered() && tf.getKernel('Conv2DBackpropFilter', 'wasm'));
+});

@@ -31,6 +31,7 @@ let registered = false;
 export function registerKernelPack(): void {
   if (registered) return;
   for (const name of USED) stockKernel(name);
+  for (const { name, missing } of KERNEL_PACK) if (!missing) stockKernel(name); // so unregisterKernelPack can restore them
   for (const { name, kernel } of KERNEL_PACK) {
     if (tf.getKernel(name, 'wasm')) tf.unregisterKernel(name, 'wasm');
     tf.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc: kernel as unknown as tf.KernelFunc });
