@@ -39,7 +39,9 @@ export async function runChild(args: string[]): Promise<void> {
     const x = tf.randomNormal([16, 56, 56, 64]) as tf.Tensor4D;
     const f = tf.randomNormal([3, 3, 64, 64], 0, 0.1) as tf.Tensor4D;
     const flops = 2 * 16 * 56 * 56 * 64 * 64 * 9;
-    out.conv3x3FwdGflops = flops / 1e6 / (await timeMs(() => tf.tidy(() => tf.conv2d(x, f, 1, 'same').dataSync())));
+    out.conv3x3FwdGflops = flops / 1e6 / (await timeMs(() => tf.tidy(() => {
+      tf.conv2d(x, f, 1, 'same').dataSync();
+    })));
     const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same')));
     out.conv3x3FwdBwdGflops = await measure(async () => (3 * flops) / 1e6 / (await timeMs(() => tf.tidy(() => g([x, f]).forEach((t) => t.dataSync())))));
     tf.dispose([x, f]);
@@ -58,12 +60,13 @@ export async function runChild(args: string[]): Promise<void> {
     const a = tf.randomNormal([256, 512]) as tf.Tensor2D;
     const w = tf.randomNormal([512, n]) as tf.Tensor2D;
     const dc = tf.randomNormal([256, n]) as tf.Tensor2D;
+    // never return a TypedArray from tf.tidy: it walks it element by element (engine-notes §8)
     const flops = 2 * 256 * 512 * n;
     const opts = pack ? {} : slow;
     out.matmulN = n;
-    out.matmulGflops = flops / 1e6 / (await timeMs(() => tf.tidy(() => tf.matMul(a, w).dataSync())));
-    out.matmulGradAGflops = flops / 1e6 / (await timeMs(() => tf.tidy(() => tf.matMul(a, dc, true, false).dataSync()), opts));
-    out.matmulGradBGflops = flops / 1e6 / (await timeMs(() => tf.tidy(() => tf.matMul(dc, w, false, true).dataSync()), opts));
+    out.matmulGflops = flops / 1e6 / (await timeMs(() => tf.tidy(() => { tf.matMul(a, w).dataSync(); })));
+    out.matmulGradAGflops = flops / 1e6 / (await timeMs(() => tf.tidy(() => { tf.matMul(a, dc, true, false).dataSync(); }), opts));
+    out.matmulGradBGflops = flops / 1e6 / (await timeMs(() => tf.tidy(() => { tf.matMul(dc, w, false, true).dataSync(); }), opts));
     tf.dispose([a, w, dc]);
   }
   // full training steps at 112x112, batch 8
