@@ -1,0 +1,152 @@
+// bench:train configurations, and the child that runs one of them: full training steps through the
+// library's train() (data pipeline, backbone, head, backward, SGD), timed from the trainer's step events
+// with the first steps excluded.
+import { engineInfo, describeEngine, shutdownEngine } from '../../src/engine/index.js';
+import { train, type StepMetrics } from '../../src/train/trainer.js';
+import type { TrainConfigInput } from '../../src/train/config.js';
+
+/** A backbone at one input size and the batch that fits the 4 GiB WASM heap for every head. */
+export interface ThroughputSetup {
+  name: string;
+  backbone: 'mbf' | 'r18';
+  inputSize: number;
+  widthMultiplier: number;
+  /**
+   * Query batch. AttFC also forwards (K-1)*B key images; the trainer's heap estimate refuses larger
+   * batches (MobileFaceNet at 112 needs ~2 GiB at 16 and does not fit 32; IResNet-18 fits 8 with room).
+   */
+  batchSize: number;
+}
+
+/** The demo's model (src/cli/commands/demo.ts DEMO): MobileFaceNet x0.5 at 48x48, batch 64. */
+export const DEMO_SETUP: ThroughputSetup = { name: 'demo (mbf x0.5, 48)', backbone: 'mbf', inputSize: 48, widthMultiplier: 0.5, batchSize: 64 };
+
+export const FULL_SETUPS: ThroughputSetup[] = [
+  DEMO_SETUP,
+  { name: 'mbf 112', backbone: 'mbf', inputSize: 112, widthMultiplier: 1, batchSize: 16 },
+  { name: 'r18 112', backbone: 'r18', inputSize: 112, widthMultiplier: 1, batchSize: 8 },
+];
+
+export interface ThroughputHead {
+  head: 'attfc' | 'fc' | 'pfc';
+  label: string;
+  config: Partial<TrainConfigInput>;
+}
+
+export const THROUGHPUT_HEADS: ThroughputHead[] = [
+  { head: 'attfc', label: 'AttFC K=3', config: { sampleNum: 3 } },
+  { head: 'fc', label: 'FullFC', config: {} },
+  { head: 'pfc', label: 'PartialFC r=0.1', config: { sampleRate: 0.1 } },
+];
+
+export interface ThroughputJob {
+  setup: ThroughputSetup;
+  head: ThroughputHead;
+  data: string;
+  output: string;
+  warmupSteps: number;
+  measuredSteps: number;
+  seed: number;
+}
+
+export interface ThroughputResult {
+  setup: string;
+  backbone: string;
+  inputSize: number;
+  widthMultiplier: number;
+  batchSize: number;
+  head: string;
+  label: string;
+  /** Images through f_q per step (B). */
+  queryImagesPerStep: number;
+  /** Images through f_k per step ((K-1)*B for AttFC, else 0). */
+  keyImagesPerStep: number;
+  measuredSteps: number;
+  /** Mean wall time of a measured step. */
+  stepSeconds: number;
+  /** Training samples (query images) per second. */
+  queryImagesPerSec: number;
+  /** Query plus key images per second: everything a backbone forwards. */
+  totalImagesPerSec: number;
+  /** Share of the measured steps' time spent waiting for the data pipeline. */
+  dataWaitShare: number;
+  /** WASM heap size at its high-water mark (the heap never shrinks). */
+  peakHeapBytes: number;
+  engine: string;
+}
+
+export function throughputConfig(job: ThroughputJob): TrainConfigInput {
+  const s = job.setup;
+  return {
+    data: job.data,
+    output: job.output,
+    backbone: s.backbone,
+    inputSize: s.inputSize,
+    widthMultiplier: s.widthMultiplier,
+    head: job.head.head,
+    batchSize: s.batchSize,
+    steps: job.warmupSteps + job.measuredSteps,
+    seed: job.seed,
+    verify: [],
+    verifyEvery: 0,
+    // a metrics window per step, so dataWaitShare is per step
+    logEvery: 1,
+    checkpointEvery: 0,
+    keepCheckpoints: 1,
+    export: false,
+    ...job.head.config,
+  };
+}
+
+/** Runs one job in this process and returns its measurements. */
+export async function measureThroughput(job: ThroughputJob): Promise<ThroughputResult> {
+  const config = throughputConfig(job);
+  const times: number[] = [];
+  const metrics: StepMetrics[] = [];
+  const handle = train(config, { log: (l) => process.stderr.write(l + '\n') });
+  handle.on('step', (m) => {
+    times.push(performance.now());
+    metrics.push(m);
+  });
+  await handle.done;
+  const w = job.warmupSteps;
+  let seconds = 0;
+  let waited = 0;
+  for (let i = w; i < times.length; i++) {
+    const dt = (times[i] - times[i - 1]) / 1000;
+    seconds += dt;
+    waited += dt * metrics[i].dataWaitShare;
+  }
+  const measured = times.length - w;
+  const B = job.setup.batchSize;
+  const keys = job.head.head === 'attfc' ? ((config.sampleNum ?? 3) - 1) * B : 0;
+  const stepSeconds = seconds / measured;
+  const info = engineInfo();
+  return {
+    setup: job.setup.name,
+    backbone: job.setup.backbone,
+    inputSize: job.setup.inputSize,
+    widthMultiplier: job.setup.widthMultiplier,
+    batchSize: B,
+    head: job.head.head,
+    label: job.head.label,
+    queryImagesPerStep: B,
+    keyImagesPerStep: keys,
+    measuredSteps: measured,
+    stepSeconds,
+    queryImagesPerSec: B / stepSeconds,
+    totalImagesPerSec: (B + keys) / stepSeconds,
+    dataWaitShare: seconds > 0 ? waited / seconds : 0,
+    peakHeapBytes: Math.max(0, ...metrics.map((m) => m.heapBytes)),
+    engine: info ? describeEngine(info) : 'unknown',
+  };
+}
+
+/** Entry point of the child: `--job <json>`; prints one JSON line. */
+export async function runThroughputChild(args: string[]): Promise<void> {
+  const i = args.indexOf('--job');
+  if (i < 0 || !args[i + 1]) throw new Error('train bench child: missing --job <json>');
+  const result = await measureThroughput(JSON.parse(args[i + 1]) as ThroughputJob);
+  process.stdout.write(JSON.stringify(result) + '\n');
+  shutdownEngine();
+}

@@ -1,0 +1,116 @@
+// npm run bench:train [-- --quick] [--json] [--steps N] [--warmup N] [--verbose]
+// Training throughput of full steps (data pipeline + backbone + head + backward + SGD) for the AttFC,
+// FullFC and PartialFC (r=0.1) heads: at the demo's size (MobileFaceNet x0.5, 48x48) and at 112x112
+// (MobileFaceNet, IResNet-18), each in its own process with the default engine (all cores). Images come
+// from synthetic sets generated once into .cache/bench. AttFC pays for the class encoder's (K-1)*B extra
+// forward images: "total img/s" counts them, "query img/s" does not. --quick: demo size only, few steps.
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { machineInfo, table } from './lib/timing.js';
+
+const self = fileURLToPath(import.meta.url);
+const root = path.resolve(path.dirname(self), '..');
+const args = process.argv.slice(2);
+
+if (args.includes('--child')) {
+  const { runThroughputChild } = await import('./lib/trainThroughput.js');
+  await runThroughputChild(args);
+  process.exit(0);
+}
+
+const { synthesize } = await import('../src/data/synthetic/index.js');
+const { formatBytes } = await import('../src/engine/index.js');
+const { DEMO_SETUP, FULL_SETUPS, THROUGHPUT_HEADS } = await import('./lib/trainThroughput.js');
+const { runChildren } = await import('./lib/trainProcess.js');
+type ThroughputJob = import('./lib/trainThroughput.js').ThroughputJob;
+type ThroughputResult = import('./lib/trainThroughput.js').ThroughputResult;
+
+function intOption(name: string, fallback: number, min: number): number {
+  const i = args.indexOf(name);
+  if (i < 0) return fallback;
+  const v = Number(args[i + 1]);
+  if (!Number.isInteger(v) || v < min) throw new Error(`${name} expects a whole number >= ${min}, got ${args[i + 1]}`);
+  return v;
+}
+
+const json = args.includes('--json');
+const quick = args.includes('--quick');
+const verbose = args.includes('--verbose');
+const warmupSteps = intOption('--warmup', 2, 1);
+const measuredSteps = intOption('--steps', quick ? 3 : 6, 1);
+const log = (s: string) => process.stderr.write(s + '\n');
+const setups = quick ? [DEMO_SETUP] : FULL_SETUPS;
+const loadBefore = os.loadavg()[0];
+
+// One synthetic set per input size: 1,000 identities (FC/PFC heads of that size), 4 images each.
+const IDENTITIES = 1000;
+const IMAGES_PER_IDENTITY = 4;
+const cache = path.join(root, '.cache', 'bench');
+const dataFor = new Map<number, string>();
+for (const size of [...new Set(setups.map((s) => s.inputSize))]) {
+  const dir = path.join(cache, `train-synth-${IDENTITIES}x${IMAGES_PER_IDENTITY}-${size}px`);
+  const s = await synthesize(dir, { identities: IDENTITIES, imagesPerIdentity: IMAGES_PER_IDENTITY, size, seed: 0, verifyPairs: 0 }, (done, total) => {
+    if (done === total || done % 2000 === 0) log(`bench:train: synthetic ${size}x${size} images ${done}/${total}`);
+  });
+  log(`bench:train: data ${dir} (${s.cached ? 'cached' : `made in ${s.seconds.toFixed(0)} s`})`);
+  dataFor.set(size, dir);
+}
+
+const jobs: ThroughputJob[] = setups.flatMap((setup) =>
+  THROUGHPUT_HEADS.map((head) => ({
+    setup,
+    head,
+    data: dataFor.get(setup.inputSize)!,
+    output: path.join(cache, 'train-runs', `${setup.backbone}-${setup.inputSize}-${head.head}`),
+    warmupSteps,
+    measuredSteps,
+    seed: 0,
+  })),
+);
+log(`bench:train: ${jobs.length} configurations, ${warmupSteps} warm-up + ${measuredSteps} measured steps each, one process at a time`);
+const results = (await runChildren(
+  self,
+  jobs.map((j) => ({ label: `${j.setup.name} ${j.head.label}`, args: ['--child', '--job', JSON.stringify(j)] })),
+  {
+    verbose,
+    onStart: (job, i) => log(`bench:train: [${i + 1}/${jobs.length}] ${job.label} ...`),
+    onDone: (job, i, r) => log(`bench:train: [${i + 1}/${jobs.length}] ${job.label}: ${(r as ThroughputResult).queryImagesPerSec.toFixed(1)} query img/s`),
+  },
+)) as ThroughputResult[];
+
+const summary = {
+  machine: machineInfo(),
+  engine: results[0]?.engine,
+  warmupSteps,
+  measuredSteps,
+  identities: IDENTITIES,
+  loadAverage: { start: loadBefore, end: os.loadavg()[0] },
+  runs: results,
+};
+if (json) {
+  console.log(JSON.stringify(summary));
+} else {
+  console.log(`attfc bench:train — ${results[0]?.engine} — ${JSON.stringify(summary.machine)}`);
+  console.log(
+    table(
+      results.map((r) => [
+        r.setup,
+        r.label,
+        String(r.batchSize),
+        r.keyImagesPerStep ? `${r.batchSize}+${r.keyImagesPerStep}` : String(r.batchSize),
+        r.stepSeconds.toFixed(2),
+        r.queryImagesPerSec.toFixed(1),
+        r.totalImagesPerSec.toFixed(1),
+        formatBytes(r.peakHeapBytes),
+        `${(100 * r.dataWaitShare).toFixed(1)}%`,
+      ]),
+      ['model', 'head', 'batch', 'images/step', 's/step', 'query img/s', 'total img/s', 'peak heap', 'data wait'],
+    ),
+  );
+  console.log(
+    `${measuredSteps} measured steps after ${warmupSteps} warm-up steps; ${IDENTITIES} synthetic identities. AttFC pays for the class encoder's ` +
+      `(K-1)*B extra forward images (no backward): "total img/s" includes them, "query img/s" counts training samples only.`,
+  );
+  console.log(`load average ${loadBefore.toFixed(1)} at start, ${os.loadavg()[0].toFixed(1)} at end (other jobs on the machine slow every number)`);
+}
