@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { setupEngine } from '../helpers/engine.js';
-import { AttFcHead, defaultQueueSize } from '../../src/heads/attfc/index.js';
+import { AttFcHead, defaultQueueSize, estimateDeviceBytes, planPlacement } from '../../src/heads/attfc/index.js';
 import { AttfcError } from '../../src/errors.js';
 import { ARCFACE, type MarginOptions } from '../../src/heads/margin.js';
 import { assertNoTensorLeak } from '../../src/engine/index.js';
@@ -74,12 +74,21 @@ const base: Scenario = {
   seed: 11,
 };
 
-test('loss and dL/dq equal the plain-loop reference: single chunk, multi-chunk resident, multi-chunk streamed', () => {
+test('loss and dL/dq equal the plain-loop reference: single chunk, and multi-chunk packed, resident, streamed and mixed', () => {
   const single = checkAgainstReference({ ...base });
   assert.ok(single.maskedCount > 0, 'the case exercises masking');
-  checkAgainstReference({ ...base, chunkSlots: 5 }); // 5 chunks, last one shorter, all resident
-  checkAgainstReference({ ...base, chunkSlots: 7, deviceBudgetBytes: 0 }); // all streamed
-  checkAgainstReference({ ...base, chunkSlots: 10, deviceBudgetBytes: 2 * 10 * 8 * 4 }); // one resident, rest streamed
+  const packed = checkAgainstReference({ ...base, chunkSlots: 5 }); // 5 chunks, the last one shorter
+  assert.deepEqual(packed.head.chunkPlacements(), Array(5).fill('packed'));
+  const streamed = checkAgainstReference({ ...base, chunkSlots: 7, deviceBudgetBytes: 0 });
+  assert.deepEqual(streamed.head.chunkPlacements(), Array(4).fill('streamed'));
+  // chunk bytes 10*8*4: all three resident and the first one packed, or two resident and one streamed
+  const mixed = checkAgainstReference({ ...base, chunkSlots: 10, deviceBudgetBytes: (24 + 10) * 8 * 4 });
+  assert.deepEqual(mixed.head.chunkPlacements(), ['packed', 'resident', 'resident']);
+  assert.deepEqual(planPlacement([10, 10, 4], 8, (24 + 10) * 8 * 4), mixed.head.chunkPlacements());
+  // resident: (24 + 10) slots of 8 floats; step temporaries: both layouts of a chunk, 3 x [c, B], 2 x [D, B]
+  assert.equal(estimateDeviceBytes(24, 8, 6, 10, (24 + 10) * 8 * 4), (24 + 10) * 8 * 4 + (2 * 10 * 8 + 3 * 10 * 6 + 2 * 8 * 6) * 4);
+  const partial = checkAgainstReference({ ...base, chunkSlots: 10, deviceBudgetBytes: 20 * 8 * 4 });
+  assert.deepEqual(partial.head.chunkPlacements(), ['resident', 'resident', 'streamed']);
   checkAgainstReference({ ...base, chunkSlots: 5, margin: ARCFACE, seed: 12 });
 });
 
@@ -233,7 +242,7 @@ test('diagnostics, state round trip and user errors', () => {
 });
 
 test('no tensor leak per training step (variableGrads + afterStep), resident and streamed', async () => {
-  for (const extra of [{ chunkSlots: 6 }, { chunkSlots: 6, deviceBudgetBytes: 0 }, {}]) {
+  for (const extra of [{ chunkSlots: 6 }, { chunkSlots: 6, deviceBudgetBytes: 0 }, { chunkSlots: 6, deviceBudgetBytes: 24 * 8 * 4 }, {}]) {
     const sc = { ...base, ...extra };
     const head = makeHead(sc);
     const rng = new Rng(7);

@@ -41,12 +41,13 @@ test(`wasm backend in use (${engine.backend})`, () => {
   assert.equal(tf.getBackend(), 'wasm');
 });
 
-test('wasm: loss and dL/dq equal the plain-loop reference in single-chunk, resident and streamed multi-chunk modes', () => {
+test('wasm: loss and dL/dq equal the plain-loop reference: single chunk, and multi-chunk packed, resident, streamed, mixed', () => {
   const modes: Partial<Scenario>[] = [
     {},
     { chunkSlots: 48 },
     { chunkSlots: 48, deviceBudgetBytes: 0 },
-    { chunkSlots: 37, deviceBudgetBytes: 2 * 2 * 37 * 32 * 4, margin: ARCFACE },
+    { chunkSlots: 37, deviceBudgetBytes: 4 * 37 * 32 * 4, margin: ARCFACE }, // 4 resident, 1 streamed
+    { chunkSlots: 37, deviceBudgetBytes: (160 + 2 * 37) * 32 * 4 }, // 2 packed, 3 resident
   ];
   for (const mode of modes) {
     const sc = { ...base, ...mode };
@@ -57,7 +58,7 @@ test('wasm: loss and dL/dq equal the plain-loop reference in single-chunk, resid
     const ref = referenceAttFc(referenceFor(head, b, sc));
     assert.ok(ref.maskedCount > 0);
     for (let rep = 0; rep < 2; rep++) {
-      // twice: the second pass runs on resident (cached, packed) chunk tensors
+      // twice: the second pass runs on the resident chunk tensors (and cached packed copies)
       const got = headLossAndGrad(head, b, 2);
       const tag = `${JSON.stringify(mode)} pass ${rep}`;
       assert.ok(Math.abs(got.loss - ref.loss) <= 1e-4 * Math.max(1, ref.loss), `${tag}: loss ${got.loss} vs ${ref.loss}`);
@@ -69,7 +70,7 @@ test('wasm: loss and dL/dq equal the plain-loop reference in single-chunk, resid
 });
 
 test('wasm: no tensor leak per step', async () => {
-  for (const mode of [{ chunkSlots: 48, deviceBudgetBytes: 0 }, {}, { chunkSlots: 32 }] as Partial<Scenario>[]) {
+  for (const mode of [{ chunkSlots: 48, deviceBudgetBytes: 0 }, {}, { chunkSlots: 32 }, { chunkSlots: 32, deviceBudgetBytes: 160 * 32 * 4 }] as Partial<Scenario>[]) {
     const sc = { ...base, ...mode };
     const head = makeHead(sc);
     const rng = new Rng(2);
@@ -79,6 +80,7 @@ test('wasm: no tensor leak per step', async () => {
       head.afterStep([], { lr: 0.1, momentum: 0.9, weightDecay: 0 });
     };
     if (mode.chunkSlots === 32) {
+      assert.equal(head.chunkPlacements()[0], mode.deviceBudgetBytes ? 'resident' : 'packed');
       // resident chunks come and go as the write pointer passes: count them out
       const counted = () => tf.memory().numTensors - head.residentChunks();
       step();

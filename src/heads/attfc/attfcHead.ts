@@ -13,7 +13,7 @@ import type { Head, HeadInput, HeadState, SgdSettings } from '../types.js';
 import { ATTENTION_MODES, attentionStats, generateClassCentres, type AttentionMode } from './attention.js';
 import { DEFAULT_CHUNK_SLOTS, DynamicClassContainer } from './dcc.js';
 import { dccSoftmax, type DccSoftmaxResult } from './dccSoftmax.js';
-import { DEFAULT_DEVICE_BUDGET_BYTES, DccDeviceChunks } from './deviceChunks.js';
+import { DEFAULT_DEVICE_BUDGET_BYTES, DccDeviceChunks, type ChunkPlacement } from './deviceChunks.js';
 import { MAX_EXP_SCALE } from './fastExp.js';
 
 export interface AttFcHeadOptions {
@@ -38,7 +38,10 @@ export interface AttFcHeadOptions {
   seed: number;
   /** DCC slots per chunk of the chunked softmax; default 4096 (longer chunks slow the P.K product: its contraction outgrows the cache). */
   chunkSlots?: number;
-  /** Device bytes for DCC chunks kept resident between steps (x2 for XNNPACK's packed copy); default 1.5 GiB. */
+  /**
+   * Device bytes for DCC chunks kept between steps (see deviceChunks.ts): all of S*D*4 keeps every
+   * chunk resident (no uploads), twice that also keeps XNNPACK's packed copies (fastest); default 1.5 GiB.
+   */
   deviceBudgetBytes?: number;
 }
 
@@ -242,6 +245,11 @@ export class AttFcHead implements Head {
         rng: s.rng,
       },
     };
+  }
+
+  /** How each DCC chunk is held on the device ('packed' | 'resident' | 'streamed'), fixed by the budget. */
+  chunkPlacements(): ChunkPlacement[] {
+    return Array.from({ length: this.queue.numChunks }, (_, k) => this.device.placementOf(k));
   }
 
   /** DCC chunks currently kept on the device between steps (each one tensor). */

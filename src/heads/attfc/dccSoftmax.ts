@@ -12,8 +12,8 @@
 // the partial sums and gradient rescaled when it grows), so the backward pass needs no second sweep.
 // Per chunk: the cosines [c, B] come from a matmul on the device; masking, clamping, exp and the
 // sums run in JS; the gradient weights go back for a second matmul:
-//   resident chunk: P [B, c] . K [c, D]      (K's packed copy is cached with the resident tensor)
-//   streamed chunk: K^T [D, c] . P^T [c, B]  (only the small P^T is packed)
+//   packed chunk: P [B, c] . K [c, D]      (K's packed copy is cached with the resident tensor)
+//   other chunks: K^T [D, c] . P^T [c, B]  (only the small P^T is packed)
 import * as tf from '@tensorflow/tfjs-core';
 import type { DynamicClassContainer } from './dcc.js';
 import type { DccDeviceChunks } from './deviceChunks.js';
@@ -45,7 +45,7 @@ export interface DccSoftmaxResult {
 }
 
 const MASKED = -Infinity;
-/** Slots per block of the resident-layout pass (B x 16 floats of z stay in L1). */
+/** Slots per block of the P [B, c] pass (B x 16 floats of z stay in L1). */
 const SLOT_BLOCK = 16;
 
 /** Same-label (query, slot) pairs grouped by chunk: flat [query, slotInChunk, ...] lists. */
@@ -114,9 +114,9 @@ export function dccSoftmax(dcc: DynamicClassContainer, device: DccDeviceChunks, 
     }
 
     // pass 2: exp, sums and gradient weights (zero where masked or clamped), laid out for this
-    // chunk's product: P [B, c] for a resident chunk (in blocks of slots, so that the strided reads
-    // and the row writes both stay in cache), P^T [c, B] (the layout of z) for a streamed one
-    if (chunk.resident) {
+    // chunk's product: P [B, c] for a packed chunk (in blocks of slots, so that the strided reads
+    // and the row writes both stay in cache), P^T [c, B] (the layout of z) for the others
+    if (chunk.packed) {
       for (let j0 = 0; j0 < c; j0 += SLOT_BLOCK) {
         const j1 = Math.min(c, j0 + SLOT_BLOCK);
         for (let i = 0; i < B; i++) {
@@ -149,7 +149,7 @@ export function dccSoftmax(dcc: DynamicClassContainer, device: DccDeviceChunks, 
 
     if (acc) {
       let part: tf.Tensor2D;
-      if (chunk.resident) {
+      if (chunk.packed) {
         const p = tf.tensor2d(weights.subarray(0, B * c), [B, c]);
         part = tf.matMul(p, chunk.slotMajor); // [B, D]
         p.dispose();
@@ -160,7 +160,7 @@ export function dccSoftmax(dcc: DynamicClassContainer, device: DccDeviceChunks, 
       }
       const g = part.dataSync();
       part.dispose();
-      if (chunk.resident) for (let x = 0; x < B * D; x++) acc[x] += g[x];
+      if (chunk.packed) for (let x = 0; x < B * D; x++) acc[x] += g[x];
       else for (let i = 0; i < B; i++) for (let d = 0; d < D; d++) acc[i * D + d] += g[d * B + i];
     }
     chunk.release();

@@ -1,33 +1,74 @@
-// Device (tf backend) copies of the DCC chunks.
+// Device (tf backend) copies of the DCC chunks, kept between steps as far as a byte budget allows.
 //
-// Resident chunks stay on the device between steps as slot-major [c, D] tensors, re-uploaded only
-// after a write. On wasm they serve both products of dccSoftmax.ts: as the left operand of K q^T (not
-// packed) and as the right operand ("weights") of P K, which XNNPACK packs once and caches for the
-// tensor's lifetime (engine-notes §6, §8). Re-packing a fresh [c, D] weight costs more than the
-// matmul itself, so a resident chunk costs about twice its size on the heap: that is what the budget
-// counts. Chunks beyond the budget, and a chunk that the coming enqueue is about to overwrite, are
-// streamed: uploaded for this step only, in both layouts, so that only the small P^T is packed.
+// The two products of dccSoftmax.ts use a chunk K [c, D] differently:
+//   cosines   K q^T   K is the left operand: used as stored, never packed;
+//   gradient  P K     K is the right operand ("weights"): XNNPACK packs it, and caches the packed
+//                     copy for as long as the tensor lives (engine-notes §6, §8); packing a fresh
+//                     [c, D] operand costs more than the product itself;
+//   or        K^T P^T with a dim-major K^T [D, c] on the left: only the small P^T [c, B] is packed.
+// Hence three ways to hold chunk k:
+//   'packed':   slot-major tensor resident, used for both products (budget: 2x its bytes, for the
+//               packed copy); no per-step upload or packing;
+//   'resident': slot-major tensor resident (1x); K^T uploaded per step from the JS copy;
+//   'streamed': both layouts uploaded per step (0x).
+// A chunk the coming enqueue is about to overwrite is streamed while its resident copy is stale:
+// re-uploading (and re-packing) it would serve a single step.
 import * as tf from '@tensorflow/tfjs-core';
 import type { DynamicClassContainer } from './dcc.js';
 
-/** Default device budget for resident chunks (raw + packed copy). */
+/** Default device budget for DCC chunks kept between steps. */
 export const DEFAULT_DEVICE_BUDGET_BYTES = 1.5 * 2 ** 30;
+
+export type ChunkPlacement = 'packed' | 'resident' | 'streamed';
 
 /** One chunk made available for one step. */
 export interface DeviceChunk {
   /** [c, D] slot-major. */
   readonly slotMajor: tf.Tensor2D;
-  /** Whether slotMajor stays on the device (use it as the packed right operand). */
-  readonly resident: boolean;
-  /** [D, c] dim-major copy, uploaded on first call (streamed chunks only). */
+  /** True when slotMajor stays resident with its packed copy: compute the gradient as P K. */
+  readonly packed: boolean;
+  /** [D, c] dim-major copy for K^T P^T, uploaded on first call (not for packed chunks). */
   dimMajor(): tf.Tensor2D;
   /** Frees the step-only tensors (resident ones stay). */
   release(): void;
 }
 
+/**
+ * Placement of chunks of the given lengths under a byte budget: every chunk resident first (saves an
+ * upload per step), then as many as still fit packed (saves the packing too).
+ */
+export function planPlacement(chunkLengths: readonly number[], dim: number, budgetBytes: number): ChunkPlacement[] {
+  const placement = new Array<ChunkPlacement>(chunkLengths.length).fill('streamed');
+  const bytes = (k: number) => chunkLengths[k] * dim * 4;
+  let left = budgetBytes;
+  for (let k = 0; k < chunkLengths.length && bytes(k) <= left; k++) {
+    placement[k] = 'resident';
+    left -= bytes(k);
+  }
+  for (let k = 0; k < chunkLengths.length && placement[k] === 'resident' && bytes(k) <= left; k++) {
+    placement[k] = 'packed';
+    left -= bytes(k);
+  }
+  return placement;
+}
+
+/**
+ * Peak device bytes of the AttFC head: resident chunks (packed ones twice) plus one step's
+ * temporaries for the largest chunk (both layouts, cosines, weights and P^T's packed copy, q^T).
+ */
+export function estimateDeviceBytes(queueSize: number, dim: number, batchSize: number, chunkSlots: number, budgetBytes: number): number {
+  const c = Math.min(chunkSlots, queueSize);
+  const lengths = Array.from({ length: Math.ceil(queueSize / c) }, (_, k) => Math.min(c, queueSize - k * c));
+  const resident = planPlacement(lengths, dim, budgetBytes).reduce(
+    (a, p, k) => a + (p === 'packed' ? 2 : p === 'resident' ? 1 : 0) * lengths[k] * dim * 4,
+    0,
+  );
+  const temporaries = (2 * c * dim + 3 * c * batchSize + 2 * dim * batchSize) * 4;
+  return resident + temporaries;
+}
+
 export class DccDeviceChunks {
-  /** Chunks 0..eligible-1 may be resident. */
-  readonly eligible: number;
+  private readonly placement: ChunkPlacement[];
   private readonly tensors: (tf.Tensor2D | null)[];
   private readonly versions: number[];
 
@@ -35,22 +76,15 @@ export class DccDeviceChunks {
     private readonly dcc: DynamicClassContainer,
     budgetBytes: number,
   ) {
-    let used = 0;
-    let n = 0;
-    while (n < dcc.numChunks) {
-      const cost = DccDeviceChunks.residentCost(dcc.chunkLength(n), dcc.dim);
-      if (used + cost > budgetBytes) break;
-      used += cost;
-      n++;
-    }
-    this.eligible = n;
-    this.tensors = new Array<tf.Tensor2D | null>(dcc.numChunks).fill(null);
-    this.versions = new Array<number>(dcc.numChunks).fill(-1);
+    const n = dcc.numChunks;
+    this.placement = planPlacement(Array.from({ length: n }, (_, k) => dcc.chunkLength(k)), dcc.dim, budgetBytes);
+    this.tensors = new Array<tf.Tensor2D | null>(n).fill(null);
+    this.versions = new Array<number>(n).fill(-1);
   }
 
-  /** Device bytes one resident chunk of c slots is budgeted at: the tensor plus XNNPACK's packed copy. */
-  static residentCost(slots: number, dim: number): number {
-    return 2 * slots * dim * 4;
+  /** How chunk k is held (fixed by the budget). */
+  placementOf(k: number): ChunkPlacement {
+    return this.placement[k];
   }
 
   /** Number of chunk tensors resident right now. */
@@ -58,19 +92,16 @@ export class DccDeviceChunks {
     return this.tensors.filter((t) => t !== null).length;
   }
 
-  /** Budgeted bytes of the chunks resident right now. */
+  /** Device bytes of the chunks resident right now, packed copies included. */
   residentBytes(): number {
     let b = 0;
     this.tensors.forEach((t, k) => {
-      if (t) b += DccDeviceChunks.residentCost(this.dcc.chunkLength(k), this.dcc.dim);
+      if (t) b += (this.placement[k] === 'packed' ? 2 : 1) * this.dcc.chunkLength(k) * this.dcc.dim * 4;
     });
     return b;
   }
 
-  /**
-   * Chunk k for this step. `hot`: the coming enqueue writes into it, so a fresh resident copy would be
-   * stale after one use; it is streamed instead (a still-valid resident copy is used as is).
-   */
+  /** Chunk k for this step. `hot`: the coming enqueue writes into it (see the file comment). */
   acquire(k: number, hot: boolean): DeviceChunk {
     const dcc = this.dcc;
     const c = dcc.chunkLength(k);
@@ -81,30 +112,20 @@ export class DccDeviceChunks {
       t.dispose();
       t = this.tensors[k] = null;
     }
-    if (!t && k < this.eligible && !hot) {
+    if (!t && this.placement[k] !== 'streamed' && !hot) {
       // a copy: the cpu backend keeps the array it is given, and the DCC storage changes under it
       t = this.tensors[k] = tf.keep(tf.tensor2d(dcc.slotMajor(k).slice(), [c, D]));
       this.versions[k] = version;
     }
-    if (t) {
-      const resident = t;
-      return {
-        slotMajor: resident,
-        resident: true,
-        dimMajor: () => {
-          throw new Error('DCC device chunk: a resident chunk has no dim-major copy');
-        },
-        release: () => {},
-      };
-    }
-    const slotMajor = tf.tensor2d(dcc.slotMajor(k), [c, D]);
+    const slotMajor = t ?? tf.tensor2d(dcc.slotMajor(k), [c, D]);
+    const owned = t === null;
     let dimMajor: tf.Tensor2D | null = null;
     return {
       slotMajor,
-      resident: false,
+      packed: !owned && this.placement[k] === 'packed',
       dimMajor: () => (dimMajor ??= tf.tensor2d(dcc.dimMajor(k), [D, c])),
       release: () => {
-        slotMajor.dispose();
+        if (owned) slotMajor.dispose();
         dimMajor?.dispose();
       },
     };

@@ -7,6 +7,8 @@ export { ATTENTION_MODES, attentionWeights, generateClassCentres, attentionStats
 export type { AttentionMode, AttentionOptions, ClassCentres, AttentionStats } from './attention.js';
 export { DynamicClassContainer, DEFAULT_CHUNK_SLOTS, placeholderLabel } from './dcc.js';
 export type { DccOptions } from './dcc.js';
-export { DccDeviceChunks, DEFAULT_DEVICE_BUDGET_BYTES } from './deviceChunks.js';
+export { DccDeviceChunks, DEFAULT_DEVICE_BUDGET_BYTES, planPlacement, estimateDeviceBytes } from './deviceChunks.js';
+export type { ChunkPlacement, DeviceChunk } from './deviceChunks.js';
+export { ScaledExp, MAX_EXP_SCALE } from './fastExp.js';
 export { dccSoftmax } from './dccSoftmax.js';
 export type { DccSoftmaxInput, DccSoftmaxResult } from './dccSoftmax.js';
