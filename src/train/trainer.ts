@@ -11,7 +11,7 @@ import { openDataset } from '../data/dataset.js';
 import { DataPipeline, type PipelineState } from '../data/pipeline.js';
 import { FullFcHead, estimateFullFcHeap } from '../heads/fullFc.js';
 import { PartialFcHead } from '../heads/partialFc.js';
-import { AttFcHead, ClassEncoder, defaultQueueSize } from '../heads/attfc/index.js';
+import { AttFcHead, ClassEncoder, defaultQueueSize, estimateDeviceBytes, DEFAULT_CHUNK_SLOTS, DEFAULT_DEVICE_BUDGET_BYTES } from '../heads/attfc/index.js';
 import type { Head } from '../heads/types.js';
 import { evaluateBin, formatVerificationLine, type VerificationResult } from '../eval/evaluateBin.js';
 import { readVerificationBin, type VerificationSet } from '../eval/binReader.js';
@@ -160,7 +160,7 @@ class Trainer {
         ? estimateFullFcHeap(numClasses, c.embeddingSize, c.batchSize).total
         : c.head === 'pfc'
           ? Math.ceil(Math.max(c.batchSize, c.sampleRate * numClasses)) * (c.embeddingSize + c.batchSize * 4) * 4 * 2
-          : Math.min(queueSize, 65536) * (c.embeddingSize + c.batchSize * 3) * 4;
+          : estimateDeviceBytes(queueSize, c.embeddingSize, c.batchSize, DEFAULT_CHUNK_SLOTS, DEFAULT_DEVICE_BUDGET_BYTES);
 
     const fq = createBackbone(c.backbone, backboneOptions);
     if (engine.backend === 'wasm') {
