@@ -14,6 +14,7 @@
 // PartialFC_V2 instead feeds the dense gradient of the indexed weight to a dense SGD, so there weight
 // decay and momentum also move every unsampled centre each step; that would cost a full N x D pass
 // per step here (2.2 s at 512 x 2M), which is what Partial FC exists to avoid.
+import { copyChunked } from '../util/chunks.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { AttfcError } from '../errors.js';
 import { Rng } from '../util/rng.js';
@@ -58,22 +59,7 @@ class RowTable {
     let total = 0;
     for (const p of parts) total += p.length;
     if (total !== this.rows * this.dim) return false;
-    let ci = 0;
-    let co = 0;
-    for (const p of parts) {
-      let po = 0;
-      while (po < p.length) {
-        const dst = this.chunks[ci];
-        const n = Math.min(p.length - po, dst.length - co);
-        dst.set(p.subarray(po, po + n), co);
-        po += n;
-        co += n;
-        if (co === dst.length) {
-          ci++;
-          co = 0;
-        }
-      }
-    }
+    copyChunked(parts, this.chunks);
     return true;
   }
 }

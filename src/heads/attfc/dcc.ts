@@ -7,6 +7,7 @@
 //   dim-major  [D, c]: column j is slot j (gradient^T = K^T P^T).
 // A label -> slots index (one doubly linked list per label) lets masking find every same-label slot
 // without materialising a B x S mask.
+import { copyChunked } from '../../util/chunks.js';
 import { AttfcError } from '../../errors.js';
 import { Rng } from '../../util/rng.js';
 
@@ -166,23 +167,8 @@ export class DynamicClassContainer {
       throw new AttfcError(`${what}: pointer ${s.pointer} is not a slot in 0..${this.size - 1}`);
     if (!(Number.isInteger(s.filled) && s.filled >= 0 && s.filled <= this.size))
       throw new AttfcError(`${what}: filled ${s.filled} is not in 0..${this.size}`);
-    // copy the stream chunk by chunk, whatever its chunking
-    let part = 0;
-    let off = 0;
+    copyChunked(s.vectors, this.slotMajorChunks);
     for (let k = 0; k < this.numChunks; k++) {
-      const dst = this.slotMajorChunks[k];
-      let o = 0;
-      while (o < dst.length) {
-        const src = s.vectors[part];
-        const n = Math.min(dst.length - o, src.length - off);
-        dst.set(src.subarray(off, off + n), o);
-        o += n;
-        off += n;
-        if (off === src.length) {
-          part++;
-          off = 0;
-        }
-      }
       this.rebuildDimMajor(k);
       this.versions[k]++;
     }
