@@ -57,21 +57,24 @@ for (const size of [...new Set(setups.map((s) => s.inputSize))]) {
   dataFor.set(size, dir);
 }
 
+// Every head with the default engine (data-parallel replicas), and AttFC once more in one 2-thread
+// WASM instance for the comparison.
 const jobs: ThroughputJob[] = setups.flatMap((setup) =>
-  THROUGHPUT_HEADS.map((head) => ({
+  [...THROUGHPUT_HEADS.map((head) => ({ head, parallel: 'data' as const })), { head: THROUGHPUT_HEADS[0], parallel: 'threads' as const }].map(({ head, parallel }) => ({
     setup,
     head,
     data: dataFor.get(setup.inputSize)!,
-    output: path.join(cache, 'train-runs', `${setup.backbone}-${setup.inputSize}-${head.head}`),
+    output: path.join(cache, 'train-runs', `${setup.backbone}-${setup.inputSize}-${head.head}-${parallel}`),
     warmupSteps,
     measuredSteps,
     seed: 0,
+    parallel,
   })),
 );
 log(`bench:train: ${jobs.length} configurations, ${warmupSteps} warm-up + ${measuredSteps} measured steps each, one process at a time`);
 const results = (await runChildren(
   self,
-  jobs.map((j) => ({ label: `${j.setup.name} ${j.head.label}`, args: ['--child', '--job', JSON.stringify(j)] })),
+  jobs.map((j) => ({ label: `${j.setup.name} ${j.head.label} (${j.parallel})`, args: ['--child', '--job', JSON.stringify(j)] })),
   {
     verbose,
     onStart: (job, i) => log(`bench:train: [${i + 1}/${jobs.length}] ${job.label} ...`),
@@ -97,6 +100,7 @@ if (json) {
       results.map((r) => [
         r.setup,
         r.label,
+        r.parallel === 'data' ? `data-parallel ${os.cpus().length}x1` : `threads 1x${os.cpus().length}`,
         String(r.batchSize),
         r.keyImagesPerStep ? `${r.batchSize}+${r.keyImagesPerStep}` : String(r.batchSize),
         r.stepSeconds.toFixed(2),
@@ -105,12 +109,13 @@ if (json) {
         formatBytes(r.peakHeapBytes),
         `${(100 * r.dataWaitShare).toFixed(1)}%`,
       ]),
-      ['model', 'head', 'batch', 'images/step', 's/step', 'query img/s', 'total img/s', 'peak heap', 'data wait'],
+      ['model', 'head', 'engine', 'batch', 'images/step', 's/step', 'query img/s', 'total img/s', 'peak heap', 'data wait'],
     ),
   );
   console.log(
     `${measuredSteps} measured steps after ${warmupSteps} warm-up steps; ${IDENTITIES} synthetic identities. AttFC pays for the class encoder's ` +
       `(K-1)*B extra forward images (no backward): "total img/s" includes them, "query img/s" counts training samples only.`,
   );
+  console.log('engine: "data-parallel Rx1" = the default, one single-thread WASM replica per core, each on its share of the batch; "threads 1xT" = one WASM instance with a thread per core (--parallel threads). Peak heap is rank 0\'s (it also holds the head).');
   console.log(`load average ${loadBefore.toFixed(1)} at start, ${os.loadavg()[0].toFixed(1)} at end (other jobs on the machine slow every number)`);
 }

@@ -1,6 +1,8 @@
 // bench:train configurations, and the child that runs one of them: full training steps through the
 // library's train() (data pipeline, backbone, head, backward, SGD), timed from the trainer's step events
 // with the first steps excluded.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { engineInfo, describeEngine, shutdownEngine } from '../../src/engine/index.js';
 import { train, type StepMetrics } from '../../src/train/trainer.js';
 import type { TrainConfigInput } from '../../src/train/config.js';
@@ -47,6 +49,8 @@ export interface ThroughputJob {
   warmupSteps: number;
   measuredSteps: number;
   seed: number;
+  /** The trainer's parallel mode: 'data' (the default on WASM with 2+ cores) or 'threads'. */
+  parallel: 'data' | 'threads';
 }
 
 export interface ThroughputResult {
@@ -73,6 +77,7 @@ export interface ThroughputResult {
   /** WASM heap size at its high-water mark (the heap never shrinks). */
   peakHeapBytes: number;
   engine: string;
+  parallel: 'data' | 'threads';
 }
 
 export function throughputConfig(job: ThroughputJob): TrainConfigInput {
@@ -94,6 +99,7 @@ export function throughputConfig(job: ThroughputJob): TrainConfigInput {
     checkpointEvery: 0,
     keepCheckpoints: 1,
     export: false,
+    parallel: job.parallel,
     ...job.head.config,
   };
 }
@@ -122,6 +128,8 @@ export async function measureThroughput(job: ThroughputJob): Promise<ThroughputR
   const keys = job.head.head === 'attfc' ? ((config.sampleNum ?? 3) - 1) * B : 0;
   const stepSeconds = seconds / measured;
   const info = engineInfo();
+  const env = JSON.parse(readFileSync(path.join(job.output, 'environment.json'), 'utf8')) as { parallel: { mode: string; replicas: number } };
+  const engine = info ? (env.parallel.mode === 'data' ? `data-parallel ${env.parallel.replicas} x ${describeEngine(info).replace('backend ', '')}` : describeEngine(info)) : 'unknown';
   return {
     setup: job.setup.name,
     backbone: job.setup.backbone,
@@ -138,7 +146,8 @@ export async function measureThroughput(job: ThroughputJob): Promise<ThroughputR
     totalImagesPerSec: (B + keys) / stepSeconds,
     dataWaitShare: seconds > 0 ? waited / seconds : 0,
     peakHeapBytes: Math.max(0, ...metrics.map((m) => m.heapBytes)),
-    engine: info ? describeEngine(info) : 'unknown',
+    engine,
+    parallel: job.parallel,
   };
 }
 

@@ -62,6 +62,15 @@ export const TrainConfigSchema = z
     logEvery: positiveInt.default(10),
     checkpointEvery: z.number().int().min(0).default(1000),
     keepCheckpoints: positiveInt.default(3),
+    /**
+     * How the CPU cores share the work on the WASM backend: 'data' runs one single-thread WASM replica per
+     * core, each on its share of the batch (measured faster than one multi-threaded instance); 'threads'
+     * runs one multi-threaded instance; 'auto' picks 'data' when the trainer chooses the backend itself,
+     * the backend is WASM, there are at least 2 cores and every replica gets at least 2 rows.
+     */
+    parallel: z.enum(['auto', 'data', 'threads']).default('auto'),
+    /** Replicas in 'data' mode (default: the number of cores). */
+    replicas: z.number().int().min(2).max(64).optional(),
     /** Data loading worker threads (default: all cores). */
     workers: positiveInt.optional(),
     prefetch: positiveInt.default(3),

@@ -21,6 +21,8 @@ import { learningRate } from './schedule.js';
 import { Sgd, clipByGlobalNorm } from './sgd.js';
 import { saveCheckpoint, loadCheckpoint, resolveCheckpoint, type ArrayEntry } from './checkpoint.js';
 import { estimateTrainingHeap, describeHeapEstimate } from './memoryEstimate.js';
+import { ReplicaGroup } from './dataParallel/replicaGroup.js';
+import { splitRows } from './dataParallel/shared.js';
 
 export interface StepMetrics {
   step: number;
@@ -135,7 +137,15 @@ class Trainer {
       this.config = parseTrainConfig(this.raw ?? {});
     }
     const c = this.config;
-    const engine = await initEngine();
+    const plan = planParallelism(c);
+    const engine = await initEngine(plan.replicas > 1 ? { threads: 1 } : {});
+    if (plan.replicas > 1 && engine.backend !== 'wasm') {
+      if (c.parallel === 'data') throw new AttfcError(`parallel = "data" needs the wasm backend, but the backend is ${engine.backend}; use parallel "threads"`);
+      plan.replicas = 1;
+      plan.reason = `backend ${engine.backend}`;
+    }
+    const replicas = plan.replicas;
+    const localBatch = splitRows(c.batchSize, replicas)[0][1];
     const dataset = openDataset(c.data);
     const numClasses = dataset.numIdentities;
     const numImages = dataset.numImages;
@@ -164,13 +174,13 @@ class Trainer {
 
     const fq = createBackbone(c.backbone, backboneOptions);
     if (engine.backend === 'wasm') {
-      const est = await estimateTrainingHeap({ backbone: c.backbone, backboneOptions, paramCount: fq.paramCount(), batchSize: c.batchSize, keyImages: keysPerSample * c.batchSize, headBytes: headHeap });
+      const est = await estimateTrainingHeap({ backbone: c.backbone, backboneOptions, paramCount: fq.paramCount(), batchSize: localBatch, keyImages: keysPerSample * localBatch, headBytes: headHeap });
       this.log(`attfc: estimated WASM heap: ${describeHeapEstimate(est)}`);
       if (est.total > est.limit * 0.95) {
         fq.dispose();
         throw new AttfcError(
           `this configuration needs about ${formatBytes(est.total)} of WASM heap but at most ${formatBytes(est.limit)} exists ` +
-            `(${describeHeapEstimate(est)}): reduce --batch-size (now ${c.batchSize}), --input-size (${c.inputSize}) or --width, ` +
+            `(${describeHeapEstimate(est)}): reduce --batch-size (now ${c.batchSize}${replicas > 1 ? `, ${localBatch} rows on this replica` : ''}), --input-size (${c.inputSize}) or --width, ` +
             `or use a smaller backbone`,
         );
       }
@@ -236,9 +246,17 @@ class Trainer {
       writeFileSync(path.join(out, 'config.json'), JSON.stringify(c, null, 2) + '\n');
       writeFileSync(metricsPath, '');
     }
+    let group: ReplicaGroup | null = null;
+    if (replicas > 1) {
+      // after any restore: the workers start from rank 0's (possibly resumed) weights
+      group = await ReplicaGroup.start({ replicas, batchSize: c.batchSize, keysPerSample, backbone: c.backbone, backboneOptions, fq, fk, emaMomentum: encoder ? c.emaMomentum : null });
+      this.log(`attfc: data-parallel: ${replicas} replicas x 1 WASM thread, batch ${c.batchSize} = ${group.rows.map(([a, b]) => b - a).join(' + ')} rows (each replica's batch norm uses its own rows)`);
+    } else if (engine.backend === 'wasm' && plan.reason) {
+      this.log(`attfc: one WASM instance with ${engine.threads} thread${engine.threads === 1 ? '' : 's'} (not data-parallel: ${plan.reason})`);
+    }
     writeFileSync(
       path.join(out, 'environment.json'),
-      JSON.stringify({ engine: engineInfo(), node: process.version, platform: `${os.platform()} ${os.arch()}`, cpu: os.cpus()[0]?.model, cores: os.cpus().length, memBytes: os.totalmem(), attfc: pkgVersion(), startedAt: new Date().toISOString(), resumedFrom: resumedFrom || undefined }, null, 2) + '\n',
+      JSON.stringify({ engine: engineInfo(), parallel: { mode: replicas > 1 ? 'data' : 'threads', replicas }, node: process.version, platform: `${os.platform()} ${os.arch()}`, cpu: os.cpus()[0]?.model, cores: os.cpus().length, memBytes: os.totalmem(), attfc: pkgVersion(), startedAt: new Date().toISOString(), resumedFrom: resumedFrom || undefined }, null, 2) + '\n',
     );
     this.log(
       `attfc: training ${c.backbone} (${(fq.paramCount() / 1e6).toFixed(2)}M params, ${c.inputSize}x${c.inputSize}) with head ${c.head} on ${numClasses} identities / ${numImages} images; ` +
@@ -290,20 +308,26 @@ class Trainer {
         const batch = await pipeline.next();
         const lr = learningRate(step, { lr: c.lr, totalSteps, schedule: c.schedule, warmupSteps: c.warmupSteps, polyPower: c.polyPower, minLr: 0 });
         const labels = batch.labels;
-        const x = tf.tensor4d(batch.images, [c.batchSize, c.inputSize, c.inputSize, 3]);
+        // rank 0 computes rows [0, localBatch); with replicas, the others go to the workers
+        group?.postStep(batch.images, encoder ? batch.keys : null);
+        const px = c.inputSize * c.inputSize * 3;
+        const x = tf.tensor4d(batch.images.subarray(0, localBatch * px), [localBatch, c.inputSize, c.inputSize, 3]);
         let keyEmb: tf.Tensor2D | undefined;
         if (encoder) {
           // EMA first, then the key forward with the updated class encoder (outside any gradient tape).
           encoder.update();
-          keyEmb = tf.tidy(() => encoder!.embed(tf.tensor4d(batch.keys, [c.batchSize * keysPerSample, c.inputSize, c.inputSize, 3])));
+          const n = localBatch * keysPerSample;
+          keyEmb = tf.tidy(() => encoder!.embed(tf.tensor4d(batch.keys.subarray(0, n * px), [n, c.inputSize, c.inputSize, 3])));
+          if (group) keyEmb = group.gatherKeyEmbeddings(keyEmb);
         }
         head.prepare(labels);
         const stepVars = head.stepVariables();
         const gradVars = [...sgdVars, ...stepVars];
-        const { value, grads } = tf.variableGrads(
-          () => head.loss({ embeddings: fq.apply(x, true), labels, keyEmbeddings: keyEmb, keyQuality: batch.keyQuality }),
-          gradVars,
-        );
+        const { value, grads } = tf.variableGrads(() => {
+          const local = fq.apply(x, true);
+          const embeddings = group ? group.joinEmbeddings(local) : local;
+          return head.loss({ embeddings, labels, keyEmbeddings: keyEmb, keyQuality: batch.keyQuality });
+        }, gradVars);
         const loss = value.dataSync()[0];
         value.dispose();
         x.dispose();
@@ -314,10 +338,12 @@ class Trainer {
             `loss is ${loss} at step ${step + 1} (lr ${lr.toExponential(3)}): training diverged; the last good checkpoint is ${lastCheckpoint ?? '(none yet)'}; lower --lr or add --warmup-steps`,
           );
         }
-        const clipped = clipByGlobalNorm(backboneVars.map((v) => grads[v.name]), c.clipNorm);
+        const summed = group ? group.addRemoteGradients(backboneVars.map((v) => grads[v.name])) : null;
+        const clipped = clipByGlobalNorm(summed ?? backboneVars.map((v) => grads[v.name]), c.clipNorm);
         sgd.step([...clipped.grads, ...head.trainableVariables().map((v) => grads[v.name])], lr);
         head.afterStep(stepVars.map((v) => grads[v.name]), { lr, momentum: c.momentum, weightDecay: c.weightDecay });
-        tf.dispose([...clipped.grads, ...Object.values(grads)]);
+        tf.dispose([...clipped.grads, ...Object.values(grads), ...(summed ?? [])]);
+        group?.broadcastParameters();
         step++;
         windowSteps++;
         finalLoss = loss;
@@ -385,6 +411,7 @@ class Trainer {
         interrupted,
       };
     } finally {
+      await group?.close();
       await pipeline.close();
       sgd.dispose();
       head.dispose();
@@ -392,6 +419,26 @@ class Trainer {
       fk?.dispose();
     }
   }
+}
+
+/**
+ * Replicas for this run and, when there is only one on WASM, why. 'auto' takes data parallelism only
+ * when the trainer is the one choosing the engine (a caller that initialised it keeps its choice).
+ */
+function planParallelism(c: TrainConfig): { replicas: number; reason: string } {
+  const cores = os.cpus().length;
+  const replicas = c.replicas ?? Math.max(2, cores);
+  const fits = c.batchSize >= 2 * replicas;
+  if (c.parallel === 'data') {
+    if (!fits) throw new AttfcError(`parallel = "data" with ${replicas} replicas needs batchSize >= ${2 * replicas} (2 rows per replica for batch norm), got ${c.batchSize}`);
+    return { replicas, reason: '' };
+  }
+  if (c.parallel === 'threads') return { replicas: 1, reason: 'parallel = "threads"' };
+  if (engineInfo()) return { replicas: 1, reason: 'the engine was initialised before train()' };
+  if (process.env.ATTFC_THREADS) return { replicas: 1, reason: `ATTFC_THREADS=${process.env.ATTFC_THREADS} (--threads) was given` };
+  if (cores < 2 && c.replicas === undefined) return { replicas: 1, reason: 'one core' };
+  if (!fits) return { replicas: 1, reason: `batch ${c.batchSize} is too small for ${replicas} replicas of at least 2 rows` };
+  return { replicas, reason: '' };
 }
 
 function prefixKeys(prefix: string, o: Record<string, number>): Record<string, number> {

@@ -43,6 +43,8 @@ const FLAGS: { flag: string; key: keyof TrainConfig; help: string; kind: 'string
   { flag: '--log-every <n>', key: 'logEvery', help: 'write a metrics.jsonl line every n steps (default 10)', kind: 'number' },
   { flag: '--checkpoint-every <n>', key: 'checkpointEvery', help: 'checkpoint every n steps (0 = only at the end; default 1000)', kind: 'number' },
   { flag: '--keep-checkpoints <k>', key: 'keepCheckpoints', help: 'checkpoints kept (default 3)', kind: 'number' },
+  { flag: '--parallel <mode>', key: 'parallel', help: 'WASM: data (one single-thread replica per core, each on part of the batch), threads (one multi-threaded instance) or auto (default: data when possible)', kind: 'string', choices: ['auto', 'data', 'threads'] },
+  { flag: '--replicas <n>', key: 'replicas', help: "replicas for --parallel data (default: the number of cores)", kind: 'number' },
   { flag: '--workers <n>', key: 'workers', help: 'data decoding threads (default: all cores)', kind: 'number' },
   { flag: '--prefetch <n>', key: 'prefetch', help: 'batches decoded ahead (default 3)', kind: 'number' },
   { flag: '--max-bad-share <r>', key: 'maxBadShare', help: 'stop if more than this share of images cannot be decoded (default 0.01)', kind: 'number' },

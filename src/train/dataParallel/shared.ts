@@ -1,0 +1,169 @@
+// Shared memory between the trainer (rank 0, the main thread) and its replica workers (ranks 1..R-1).
+// Everything per step goes through SharedArrayBuffers and Atomics, not messages: the main thread blocks
+// inside tf.variableGrads while it waits, so its event loop cannot deliver a message.
+//
+// Commands (main -> workers) go through a small ring so a worker never misses one when the main
+// thread posts two in a row; each worker reports progress by bumping its own per-phase counters.
+
+export const enum Command {
+  Step = 1,
+  EmbeddingGradsReady = 2,
+  Parameters = 3,
+  FullSync = 4,
+  Exit = 5,
+}
+
+export const enum Phase {
+  Keys = 0,
+  Embeddings = 1,
+  Gradients = 2,
+  Ready = 3,
+}
+const PHASES = 4;
+const RING = 8;
+// ctrl layout: [0] command sequence, [1] error flag, [2..2+RING) command ring, then PHASES counters per worker
+const SEQ = 0;
+const ERROR = 1;
+const RING_AT = 2;
+const COUNTERS_AT = RING_AT + RING;
+const ERROR_TEXT_BYTES = 4096;
+
+/** Rows [start, end) of the batch each rank computes. */
+export type RowRange = [number, number];
+
+export interface SharedLayout {
+  replicas: number;
+  batchSize: number;
+  /** Floats per image (inputSize * inputSize * 3). */
+  imageFloats: number;
+  keysPerSample: number;
+  embeddingSize: number;
+  /** Values of the trained variables of f_q, in trainableVariables() order. */
+  trainableFloats: number;
+  /** Values of every variable of f_q (and, for AttFC, as many again for f_k). */
+  parameterFloats: number;
+}
+
+export interface SharedBuffers {
+  layout: SharedLayout;
+  ctrl: SharedArrayBuffer;
+  errorText: SharedArrayBuffer;
+  queries: SharedArrayBuffer;
+  keys: SharedArrayBuffer;
+  embeddings: SharedArrayBuffer;
+  keyEmbeddings: SharedArrayBuffer;
+  embeddingGrads: SharedArrayBuffer;
+  /** One slot of trainableFloats per worker. */
+  gradients: SharedArrayBuffer;
+  parameters: SharedArrayBuffer;
+}
+
+const floats = (n: number) => new SharedArrayBuffer(Math.max(1, n) * 4);
+
+export function allocateShared(layout: SharedLayout): SharedBuffers {
+  const { replicas: R, batchSize: B, imageFloats, keysPerSample: k, embeddingSize: D } = layout;
+  return {
+    layout,
+    ctrl: new SharedArrayBuffer((COUNTERS_AT + PHASES * R) * 4),
+    errorText: new SharedArrayBuffer(ERROR_TEXT_BYTES),
+    queries: floats(B * imageFloats),
+    keys: floats(B * k * imageFloats),
+    embeddings: floats(B * D),
+    keyEmbeddings: floats(B * k * D),
+    embeddingGrads: floats(B * D),
+    gradients: floats((R - 1) * layout.trainableFloats),
+    parameters: floats(layout.parameterFloats),
+  };
+}
+
+/** Splits a batch into R contiguous row ranges, as even as possible (earlier ranks get the extra rows). */
+export function splitRows(batchSize: number, replicas: number): RowRange[] {
+  const base = Math.floor(batchSize / replicas);
+  const extra = batchSize % replicas;
+  const out: RowRange[] = [];
+  let start = 0;
+  for (let r = 0; r < replicas; r++) {
+    const n = base + (r < extra ? 1 : 0);
+    out.push([start, start + n]);
+    start += n;
+  }
+  return out;
+}
+
+/** Raised in a worker when the trainer shuts the group down while the worker waits mid-step. */
+export class ReplicaShutdown extends Error {
+  constructor() {
+    super('replica group shut down');
+  }
+}
+
+/** Raised on the main thread when a worker failed; carries the worker's own message. */
+export class ReplicaFailed extends Error {}
+
+/** The control block as seen from either side. */
+export class Control {
+  private readonly ctrl: Int32Array;
+  private readonly text: Uint8Array;
+
+  constructor(buffers: Pick<SharedBuffers, 'ctrl' | 'errorText'>) {
+    this.ctrl = new Int32Array(buffers.ctrl);
+    this.text = new Uint8Array(buffers.errorText);
+  }
+
+  // --- main side -------------------------------------------------------------------------------
+  post(command: Command): void {
+    const seq = Atomics.load(this.ctrl, SEQ) + 1;
+    Atomics.store(this.ctrl, RING_AT + (seq % RING), command);
+    Atomics.store(this.ctrl, SEQ, seq);
+    Atomics.notify(this.ctrl, SEQ);
+  }
+
+  /** Blocks until worker `rank` has passed `phase` `count` times in total; throws if any worker failed. */
+  waitPhase(rank: number, phase: Phase, count: number): void {
+    const i = COUNTERS_AT + PHASES * rank + phase;
+    for (;;) {
+      const v = Atomics.load(this.ctrl, i);
+      if (v >= count) return;
+      this.throwIfFailed();
+      Atomics.wait(this.ctrl, i, v, 250);
+    }
+  }
+
+  /** How often worker `rank` has passed `phase` so far (non-blocking). */
+  phaseCount(rank: number, phase: Phase): number {
+    return Atomics.load(this.ctrl, COUNTERS_AT + PHASES * rank + phase);
+  }
+
+  throwIfFailed(): void {
+    if (Atomics.load(this.ctrl, ERROR) <= 0) return; // -1: a worker is still writing its message
+    const n = this.text.indexOf(0);
+    throw new ReplicaFailed(new TextDecoder().decode(this.text.slice(0, n < 0 ? this.text.length : n)));
+  }
+
+  // --- worker side -----------------------------------------------------------------------------
+  /** Blocks until command number `seq` exists and returns it. */
+  waitCommand(seq: number): Command {
+    for (;;) {
+      const v = Atomics.load(this.ctrl, SEQ);
+      if (v >= seq) return Atomics.load(this.ctrl, RING_AT + (seq % RING)) as Command;
+      Atomics.wait(this.ctrl, SEQ, v);
+    }
+  }
+
+  passPhase(rank: number, phase: Phase): void {
+    const i = COUNTERS_AT + PHASES * rank + phase;
+    Atomics.add(this.ctrl, i, 1);
+    Atomics.notify(this.ctrl, i);
+  }
+
+  /** Records the first failure and wakes the main thread wherever it waits. */
+  fail(rank: number, message: string): void {
+    if (Atomics.compareExchange(this.ctrl, ERROR, 0, -1) === 0) {
+      const bytes = new TextEncoder().encode(`replica ${rank}: ${message}`).subarray(0, ERROR_TEXT_BYTES - 1);
+      this.text.set(bytes);
+      this.text[bytes.length] = 0;
+      Atomics.store(this.ctrl, ERROR, rank);
+    }
+    for (let i = COUNTERS_AT; i < this.ctrl.length; i++) Atomics.notify(this.ctrl, i);
+  }
+}
