@@ -4,6 +4,7 @@
 //   attfc<r>      AttFC with DCC size floor(r*N/B)*B, e.g. attfc0.3 ("attfc" alone means 0.3)
 //   attfc<S>      AttFC with a fixed DCC of S slots (a whole number >= 1, a multiple of B), e.g. attfc65536
 import { estimateFullFcHeap } from '../../src/heads/fullFc.js';
+import { estimatePartialFcHeap, partialFcSampleSize } from '../../src/heads/partialFc.js';
 import { defaultQueueSize, DEFAULT_DEVICE_BUDGET_BYTES } from '../../src/heads/attfc/index.js';
 import { WASM_HEAP_MAX_BYTES } from '../../src/engine/index.js';
 
@@ -70,10 +71,13 @@ export function estimateRunBytes(spec: HeadSpec, numClasses: number, batchSize: 
     return BASELINE_RSS + heap + numClasses * dim * 4; // + the JS init array
   }
   if (spec.kind === 'pfc') {
-    const k = Math.max(batchSize, Math.round(spec.sampleRate * numClasses));
+    const k = partialFcSampleSize(numClasses, spec.sampleRate, batchSize);
+    const heap = estimatePartialFcHeap(k, dim, batchSize);
+    // past the heap limit the head refuses before allocating its tables
+    if (heap > 0.95 * WASM_HEAP_MAX_BYTES) return BASELINE_RSS;
     const tables = 2 * numClasses * dim * 4 + numClasses;
     const perStepJs = 2 * k * dim * 4; // gathered rows + downloaded gradient
-    return BASELINE_RSS + tables + perStepJs + heapCap(5 * k * dim * 4 + 4 * batchSize * k * 4);
+    return BASELINE_RSS + tables + perStepJs + heapCap(heap);
   }
   const S = queueSizeOf(spec, numClasses, batchSize);
   const dcc = 2 * S * dim * 4 + 3 * S * 4;

@@ -61,7 +61,7 @@ const SGD: SgdSettings = { lr: 0.1, momentum: 0.9, weightDecay: 5e-4 };
 function createHead(spec: HeadSpec, o: HeadRunOptions): Head {
   const common = { numClasses: o.numClasses, embeddingSize: o.dim, seed: o.seed + 1 };
   if (spec.kind === 'fc') return new FullFcHead({ ...common, batchSize: o.batchSize });
-  if (spec.kind === 'pfc') return new PartialFcHead({ ...common, sampleRate: spec.sampleRate });
+  if (spec.kind === 'pfc') return new PartialFcHead({ ...common, sampleRate: spec.sampleRate, batchSize: o.batchSize });
   return new AttFcHead({ ...common, batchSize: o.batchSize, sampleNum: 3, queueSize: queueSizeOf(spec, o.numClasses, o.batchSize) });
 }
 

@@ -17,6 +17,7 @@
 import { copyChunked } from '../util/chunks.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { AttfcError } from '../errors.js';
+import { WASM_HEAP_MAX_BYTES, formatBytes } from '../engine/index.js';
 import { Rng } from '../util/rng.js';
 import { ARCFACE, cosineToCentres, cosineStats, marginSoftmaxLoss, validateMargin, type MarginOptions } from './margin.js';
 import { CosineDiagnostics, assertEmbeddings, assertHeadSizes, assertLabelsInRange } from './fullFc.js';
@@ -32,6 +33,24 @@ export interface PartialFcOptions {
   seed: number;
   /** Classes per storage chunk; default: as many as fit 2^28 floats (1 GiB). Tests use small values. */
   rowsPerChunk?: number;
+  /** Batch size, for the WASM heap check (default 128). */
+  batchSize?: number;
+}
+
+/** Centres sampled per step: max(positives, round(r * N)), at least 1 (positives <= batch). */
+export function partialFcSampleSize(numClasses: number, sampleRate: number, batchSize: number): number {
+  return Math.min(numClasses, Math.max(batchSize, Math.round(sampleRate * numClasses), 1));
+}
+
+/**
+ * WASM heap of one Partial FC step with k sampled centres: the sampled rows, their normalised,
+ * transposed and XNNPACK-packed copies, gradients and the heap's fragmentation come to about 16
+ * [k, D] tables, plus about 6 [B, k] logit tensors. Calibrated on `npm run bench:heads` (B 128, D 512):
+ * the heap reached 1.05 GiB at k = 30,000, 1.69 GiB at 50,000 and 3.29 GiB at 100,000 (this gives 1.0,
+ * 1.67 and 3.34 GiB); at k = 150,000 XNNPACK failed to allocate its packed copy inside WASM.
+ */
+export function estimatePartialFcHeap(sampled: number, embeddingSize: number, batchSize: number): number {
+  return 4 * sampled * (16 * embeddingSize + 6 * batchSize);
 }
 
 /** The classes of a step, ascending, and each batch row's index among them (its logit column). */
@@ -92,6 +111,21 @@ export class PartialFcHead implements Head {
     this.embeddingSize = d;
     this.sampleRate = r;
     this.numSample = Math.min(n, Math.max(1, Math.round(r * n)));
+    if (tf.getBackend() === 'wasm') {
+      // refuse before allocating: XNNPACK's own allocations fail silently inside WASM (no guard sees them)
+      const B = opts.batchSize ?? 128;
+      const k = partialFcSampleSize(n, r, B);
+      const need = estimatePartialFcHeap(k, d, B);
+      const limit = 0.95 * WASM_HEAP_MAX_BYTES;
+      if (need > limit) {
+        const maxRate = Math.floor((limit / (4 * (16 * d + 6 * B)) / n) * 1000) / 1000;
+        throw new AttfcError(
+          `head pfc: sampling ${k.toLocaleString('en-US')} of ${n.toLocaleString('en-US')} classes per step (sampleRate ${r}) needs about ${formatBytes(need)} ` +
+            `of WASM heap at batch ${B} (sampled centres, their normalised and packed copies, gradients, logits) but one wasm instance holds at most ` +
+            `${formatBytes(WASM_HEAP_MAX_BYTES)}: ${maxRate > 0 ? `use --sample-rate ${maxRate} or lower, or ` : ''}use --head attfc`,
+        );
+      }
+    }
     const rowsPerChunk = opts.rowsPerChunk ?? Math.max(1, Math.floor(CHUNK_FLOATS / d));
     if (!(Number.isInteger(rowsPerChunk) && rowsPerChunk >= 1))
       throw new Error(`head pfc: rowsPerChunk must be a whole number >= 1 (got ${rowsPerChunk})`);

@@ -10,7 +10,7 @@ import { createBackbone, saveEmbeddingModel, INPUT_NORMALIZATION, type Backbone 
 import { openDataset } from '../data/dataset.js';
 import { DataPipeline, type PipelineState } from '../data/pipeline.js';
 import { FullFcHead, estimateFullFcHeap } from '../heads/fullFc.js';
-import { PartialFcHead } from '../heads/partialFc.js';
+import { PartialFcHead, estimatePartialFcHeap, partialFcSampleSize } from '../heads/partialFc.js';
 import { AttFcHead, ClassEncoder, defaultQueueSize, estimateDeviceBytes, DEFAULT_CHUNK_SLOTS, DEFAULT_DEVICE_BUDGET_BYTES } from '../heads/attfc/index.js';
 import type { Head } from '../heads/types.js';
 import { evaluateBin, formatVerificationLine, type VerificationResult } from '../eval/evaluateBin.js';
@@ -169,7 +169,7 @@ class Trainer {
       c.head === 'fc'
         ? estimateFullFcHeap(numClasses, c.embeddingSize, c.batchSize).total
         : c.head === 'pfc'
-          ? Math.ceil(Math.max(c.batchSize, c.sampleRate * numClasses)) * (c.embeddingSize + c.batchSize * 4) * 4 * 2
+          ? estimatePartialFcHeap(partialFcSampleSize(numClasses, c.sampleRate, c.batchSize), c.embeddingSize, c.batchSize)
           : estimateDeviceBytes(queueSize, c.embeddingSize, c.batchSize, DEFAULT_CHUNK_SLOTS, DEFAULT_DEVICE_BUDGET_BYTES);
 
     const fq = createBackbone(c.backbone, backboneOptions);
@@ -190,7 +190,7 @@ class Trainer {
     let encoder: ClassEncoder | null = null;
     let head: Head;
     if (c.head === 'fc') head = new FullFcHead({ numClasses, embeddingSize: c.embeddingSize, margin, seed: c.seed + 1, batchSize: c.batchSize });
-    else if (c.head === 'pfc') head = new PartialFcHead({ numClasses, embeddingSize: c.embeddingSize, sampleRate: c.sampleRate, margin, seed: c.seed + 1 });
+    else if (c.head === 'pfc') head = new PartialFcHead({ numClasses, embeddingSize: c.embeddingSize, sampleRate: c.sampleRate, margin, seed: c.seed + 1, batchSize: c.batchSize });
     else {
       fk = createBackbone(c.backbone, backboneOptions);
       encoder = new ClassEncoder(fq, fk, c.emaMomentum);

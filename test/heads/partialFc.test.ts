@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { setupEngine } from '../helpers/engine.js';
-import { PartialFcHead } from '../../src/heads/partialFc.js';
+import { PartialFcHead, estimatePartialFcHeap, partialFcSampleSize } from '../../src/heads/partialFc.js';
 import { FullFcHead } from '../../src/heads/fullFc.js';
 import { ARCFACE, type MarginOptions } from '../../src/heads/margin.js';
 import { refFcLoss, refSgdMomentumStep } from '../../src/heads/reference.js';
@@ -251,4 +251,16 @@ test('misuse: bad sample rate and state are user errors; loss needs prepare with
   );
   x.dispose();
   head.dispose();
+});
+
+test('a sample that cannot fit the WASM heap is refused before anything is allocated, with a rate that fits', () => {
+  if (tf.getBackend() !== 'wasm') return;
+  const before = tf.memory().numBytes;
+  // r = 0.3 of 500k: 150,000 centres per step; XNNPACK's own allocation failed silently there
+  assert.throws(
+    () => new PartialFcHead({ numClasses: 500_000, embeddingSize: 512, sampleRate: 0.3, seed: 1, batchSize: 128 }),
+    (e: unknown) => e instanceof AttfcError && /sampling 150,000 of 500,000 classes per step .* needs about 5\.\d+ GiB .* use --sample-rate 0\.2\d* or lower/.test(e.message),
+  );
+  assert.equal(tf.memory().numBytes, before);
+  assert.ok(estimatePartialFcHeap(partialFcSampleSize(1_000_000, 0.1, 128), 512, 128) < 0.95 * 4 * 2 ** 30, 'r = 0.1 at 1M ran (3.29 GiB measured) and must stay allowed');
 });
