@@ -8,8 +8,11 @@
 // clamp passes gradient on [-1, 1] like torch.clamp). The caller combines A_i with the positive
 // column: loss_i = logaddexp(t_i, A_i) - t_i.
 //
-// One pass over the DCC gives both A and dA/dq (online softmax: a running maximum per sample, and
-// the partial sums and gradient rescaled when it grows), so the backward pass needs no second sweep.
+// One pass over the DCC gives both A and dA/dq, so the backward pass needs no second sweep. For
+// s <= FIXED_SHIFT_MAX_SCALE the terms exp(s * zhat) lie in [e^-s, e^s], inside float32's normal range
+// (the gradient weights are uploaded as float32; the sums are float64), so one JS pass over each chunk's
+// cosines suffices. Larger scales use an online softmax: a per-chunk maximum pass, with the partial sums
+// and gradient rescaled when the running maximum grows.
 // Per chunk: the cosines [c, B] come from a matmul on the device; masking, clamping, exp and the
 // sums run in JS; the gradient weights go back for a second matmul:
 //   packed chunk: P [B, c] . K [c, D]      (K's packed copy is cached with the resident tensor)
@@ -45,6 +48,8 @@ export interface DccSoftmaxResult {
 }
 
 const MASKED = -Infinity;
+/** Largest logit scale for the single-pass (unshifted) sums: e^80 < float32 max 3.4e38 < e^89. */
+export const FIXED_SHIFT_MAX_SCALE = 80;
 /** Slots per block of the P [B, c] pass (B x 16 floats of z stay in L1). */
 const SLOT_BLOCK = 16;
 
@@ -79,6 +84,11 @@ export function dccSoftmax(dcc: DynamicClassContainer, device: DccDeviceChunks, 
   if (!(s > 0 && s <= MAX_EXP_SCALE)) throw new Error(`dccSoftmax: logit scale ${s} is outside (0, ${MAX_EXP_SCALE}]`);
   const expScaled = new ScaledExp(s); // exp(s * z) for clamped z
   const expNegMax = new Float64Array(B); // exp(-runMax)
+  const fixedShift = s <= FIXED_SHIFT_MAX_SCALE;
+  if (fixedShift) {
+    runMax.fill(0);
+    expNegMax.fill(1);
+  }
 
   // q^T [D, B], the packed right operand of K q^T (small)
   const qt = new Float32Array(D * B);
@@ -94,23 +104,25 @@ export function dccSoftmax(dcc: DynamicClassContainer, device: DccDeviceChunks, 
     const pairs = byChunk[k];
     for (let p = 0; p < pairs.length; p += 2) z[pairs[p + 1] * B + pairs[p]] = MASKED;
 
-    // pass 1: per-query maximum of this chunk (masked = -inf, so it is also the hardest negative)
+    // per-query maximum of this chunk (masked = -inf, so it is also the hardest negative): its own pass
+    // only for the online softmax; the single pass below tracks it otherwise
     chunkMax.fill(-Infinity);
-    for (let j = 0; j < c; j++) {
-      const row = j * B;
-      for (let i = 0; i < B; i++) if (z[row + i] > chunkMax[i]) chunkMax[i] = z[row + i];
-    }
-    for (let i = 0; i < B; i++) {
-      const zc = chunkMax[i] > 1 ? 1 : chunkMax[i] < -1 ? -1 : chunkMax[i]; // -inf (all masked) -> -1
-      if (chunkMax[i] > hardest[i]) hardest[i] = Math.max(-1, Math.min(1, chunkMax[i]));
-      const m = s * zc;
-      if (m > runMax[i]) {
-        const f = Math.exp(runMax[i] - m); // 0 on the first chunk
-        sum[i] *= f;
-        if (acc) for (let d = i * D; d < (i + 1) * D; d++) acc[d] *= f;
-        runMax[i] = m;
+    if (!fixedShift) {
+      for (let j = 0; j < c; j++) {
+        const row = j * B;
+        for (let i = 0; i < B; i++) if (z[row + i] > chunkMax[i]) chunkMax[i] = z[row + i];
       }
-      expNegMax[i] = Math.exp(-runMax[i]);
+      for (let i = 0; i < B; i++) {
+        const zc = chunkMax[i] > 1 ? 1 : chunkMax[i] < -1 ? -1 : chunkMax[i]; // -inf (all masked) -> -1
+        const m = s * zc;
+        if (m > runMax[i]) {
+          const f = Math.exp(runMax[i] - m); // 0 on the first chunk
+          sum[i] *= f;
+          if (acc) for (let d = i * D; d < (i + 1) * D; d++) acc[d] *= f;
+          runMax[i] = m;
+        }
+        expNegMax[i] = Math.exp(-runMax[i]);
+      }
     }
 
     // pass 2: exp, sums and gradient weights (zero where masked or clamped), laid out for this
@@ -123,14 +135,17 @@ export function dccSoftmax(dcc: DynamicClassContainer, device: DccDeviceChunks, 
           const em = expNegMax[i];
           const out = i * c;
           let si = 0;
+          let mi = chunkMax[i];
           for (let j = j0; j < j1; j++) {
             const zi = z[j * B + i];
+            if (zi > mi) mi = zi;
             const zc = Math.min(1, Math.max(-1, zi));
             const w = expScaled.at(zc) * em;
             si += w;
             weights[out + j] = zc === zi ? w : 0;
           }
           sum[i] += si;
+          chunkMax[i] = mi;
         }
       }
     } else {
@@ -138,6 +153,7 @@ export function dccSoftmax(dcc: DynamicClassContainer, device: DccDeviceChunks, 
         const row = j * B;
         for (let i = 0; i < B; i++) {
           const zi = z[row + i];
+          if (zi > chunkMax[i]) chunkMax[i] = zi;
           const zc = Math.min(1, Math.max(-1, zi));
           const w = expScaled.at(zc) * expNegMax[i];
           sum[i] += w;
@@ -146,6 +162,7 @@ export function dccSoftmax(dcc: DynamicClassContainer, device: DccDeviceChunks, 
       }
     }
     cosT.dispose();
+    for (let i = 0; i < B; i++) if (chunkMax[i] > hardest[i]) hardest[i] = Math.max(-1, Math.min(1, chunkMax[i]));
 
     if (acc) {
       let part: tf.Tensor2D;
