@@ -1,5 +1,5 @@
 // npm run bench:heads [-- --json] [--quick] [--n 10000,100000] [--heads fc,pfc0.1,...] [--steps k]
-//   [--plot <path>] [--timeout <s>] [--threads t]
+//   [--plot <path>] [--timeout <s>] [--threads t] [--device-budget <GiB>]
 // Head-only training steps (no backbone; embeddings from a seeded class-clustered generator), batch
 // 128, D = 512, against the identity count N: step time, peak WASM heap, peak RSS and head state for
 // full FC, Partial FC (r = 0.1, 0.3) and AttFC (DCC 30% of N, and a fixed 65,536), or the error where
@@ -65,7 +65,7 @@ function positiveInt(name: string, fallback: number): number {
 
 /** The run's settings from the command line; a bad option ends the process with one line. */
 function parseOptions() {
-  const known = new Set(['--json', '--quick', '--n', '--heads', '--steps', '--plot', '--timeout', '--threads']);
+  const known = new Set(['--json', '--quick', '--n', '--heads', '--steps', '--plot', '--timeout', '--threads', '--device-budget']);
   for (let i = 0; i < args.length; i++) {
     if (!known.has(args[i])) throw new Error(`unknown option ${args[i]} (expected ${[...known].join(', ')})`);
     if (!['--json', '--quick'].includes(args[i])) i++;
@@ -79,6 +79,7 @@ function parseOptions() {
     steps: positiveInt('--steps', 3),
     timeoutSec: positiveInt('--timeout', 1200),
     threads: option('--threads') === undefined ? undefined : positiveInt('--threads', 2),
+    deviceBudget: option('--device-budget'),
     plotBase: plot.replace(/\.(svg|png)$/i, ''),
   };
 }
@@ -90,7 +91,11 @@ try {
   process.stderr.write(`bench:heads: ${(e as Error).message}\n`);
   process.exit(2);
 }
-const { json, ns, specs, steps, timeoutSec, threads, plotBase } = parsed;
+const { json, ns, specs, steps, timeoutSec, threads, deviceBudget, plotBase } = parsed;
+if (deviceBudget !== undefined && !(Number(deviceBudget) >= 0 && Number(deviceBudget) < 4)) {
+  process.stderr.write(`bench:heads: --device-budget expects GiB in [0, 4), got ${deviceBudget}\n`);
+  process.exit(2);
+}
 
 /** MemAvailable from /proc/meminfo (falls back to os.freemem() elsewhere). */
 function availableMemory(): number {
@@ -111,6 +116,7 @@ function emptyResult(spec: HeadSpec, n: number, error: string): HeadRunResult {
 function runConfig(spec: HeadSpec, n: number): Promise<HeadRunResult & { timedOut?: boolean }> {
   const childArgs = ['--import', 'tsx', self, '--child', '--head', spec.id, '--n', String(n), '--batch', String(BATCH), '--dim', String(DIM), '--steps', String(steps)];
   if (threads !== undefined) childArgs.push('--threads', String(threads));
+  if (deviceBudget !== undefined) childArgs.push('--device-budget', deviceBudget);
   return new Promise((resolve) => {
     const child = spawn(process.execPath, childArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -159,7 +165,7 @@ for (const spec of specs) {
       results.push(emptyResult(spec, n, `not run: timed out at N=${timedOutAt.toLocaleString('en-US')}`));
       continue;
     }
-    const need = estimateRunBytes(spec, n, BATCH, DIM);
+    const need = estimateRunBytes(spec, n, BATCH, DIM, deviceBudget === undefined ? undefined : Number(deviceBudget) * 2 ** 30);
     const avail = availableMemory();
     if (need > avail) {
       log(`bench:heads: skipping ${label}: needs about ${formatBytes(need)}, ${formatBytes(avail)} available`);
@@ -253,7 +259,7 @@ if (json) {
 } else {
   const mb = (b: number | null) => (b === null ? '-' : formatBytes(b));
   const sec = (ms: number | null) => (ms === null ? '-' : (ms / 1000).toFixed(3));
-  console.log(`attfc bench:heads — batch ${BATCH}, D ${DIM}, ${steps} timed steps after 1 warm-up — ${JSON.stringify(machine)}`);
+  console.log(`attfc bench:heads — batch ${BATCH}, D ${DIM}, ${steps} timed steps after 1 warm-up${deviceBudget !== undefined ? `, AttFC device budget ${deviceBudget} GiB` : ""} — ${JSON.stringify(machine)}`);
   console.log(
     table(
       results.map((r) => [

@@ -62,7 +62,7 @@ const BASELINE_RSS = 0.5 * GiB;
  * baseline), so the parent can refuse to start a child the machine cannot hold instead of waking the
  * OOM killer among other people's processes.
  */
-export function estimateRunBytes(spec: HeadSpec, numClasses: number, batchSize: number, dim: number): number {
+export function estimateRunBytes(spec: HeadSpec, numClasses: number, batchSize: number, dim: number, deviceBudgetBytes = DEFAULT_DEVICE_BUDGET_BYTES): number {
   const heapCap = (b: number) => Math.min(b, WASM_HEAP_MAX_BYTES);
   if (spec.kind === 'fc') {
     const heap = estimateFullFcHeap(numClasses, dim, batchSize).total;
@@ -81,5 +81,5 @@ export function estimateRunBytes(spec: HeadSpec, numClasses: number, batchSize: 
   }
   const S = queueSizeOf(spec, numClasses, batchSize);
   const dcc = 2 * S * dim * 4 + 3 * S * 4;
-  return BASELINE_RSS + dcc + heapCap(Math.min(DEFAULT_DEVICE_BUDGET_BYTES, 2 * S * dim * 4) + 64 * 2 ** 20);
+  return BASELINE_RSS + dcc + heapCap(Math.min(deviceBudgetBytes, 2 * S * dim * 4) + 64 * 2 ** 20);
 }

@@ -53,6 +53,8 @@ export interface HeadRunOptions {
   steps: number;
   seed: number;
   threads?: number;
+  /** AttFC: WASM bytes its DCC chunks may keep between steps (default: the head's own default). */
+  deviceBudgetBytes?: number;
 }
 
 /** SGD settings of the reference recipe, for FullFC's optimizer and the heads' own updates. */
@@ -62,7 +64,7 @@ function createHead(spec: HeadSpec, o: HeadRunOptions): Head {
   const common = { numClasses: o.numClasses, embeddingSize: o.dim, seed: o.seed + 1 };
   if (spec.kind === 'fc') return new FullFcHead({ ...common, batchSize: o.batchSize });
   if (spec.kind === 'pfc') return new PartialFcHead({ ...common, sampleRate: spec.sampleRate, batchSize: o.batchSize });
-  return new AttFcHead({ ...common, batchSize: o.batchSize, sampleNum: 3, queueSize: queueSizeOf(spec, o.numClasses, o.batchSize) });
+  return new AttFcHead({ ...common, batchSize: o.batchSize, sampleNum: 3, queueSize: queueSizeOf(spec, o.numClasses, o.batchSize), deviceBudgetBytes: o.deviceBudgetBytes });
 }
 
 function errorText(e: unknown): string {
@@ -186,6 +188,7 @@ export async function runChild(args: string[]): Promise<void> {
     dim: num('--dim', 512),
     steps: num('--steps', 3),
     seed: num('--seed', 2025),
+    deviceBudgetBytes: arg(args, '--device-budget') === undefined ? undefined : Number(arg(args, '--device-budget')) * 2 ** 30,
     threads: threadsArg === undefined ? undefined : Number(threadsArg),
   };
   await initEngine({ backend: 'wasm', threads: opts.threads, log: (line) => process.stderr.write(line + '\n') });
