@@ -99,40 +99,44 @@ async function profileStep(name: string): Promise<string> {
   return [...byKernel.entries()].sort((a, b) => b[1] - a[1]).slice(0, 10).map(([k, ms]) => `${k} ${Math.round(ms)}`).join('; ');
 }
 
-/** Two worker threads, each with its own single-thread wasm instance, averaging gradients through shared memory. */
+/**
+ * Two worker threads, each with its own single-thread wasm instance, averaging gradients through shared
+ * memory: at a global batch of 8 (4 per worker, like-for-like with the single-process b8 step) and 16.
+ */
 async function dataParallel(quick: boolean): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const [key, name] of [['iresnet18', 'r18'], ['mbf', 'mbf']] as const) {
-    const steps = quick ? 2 : 3;
-    const workers = [0, 1].map((rank) => new Worker(new URL('./dpWorker.mjs', import.meta.url), { workerData: { rank, name, steps, batch: 8, inputSize: 112 } }));
-    const ctrl = new SharedArrayBuffer(16);
-    let grads: SharedArrayBuffer | null = null;
-    const results = await new Promise<{ stepSeconds: number; exchangeSeconds: number }[]>((resolve, reject) => {
-      const res: { stepSeconds: number; exchangeSeconds: number }[] = [];
-      let sizes = 0;
-      workers.forEach((w, i) => {
-        w.on('error', reject);
-        w.on('message', (m: { size?: number; stepSeconds?: number; exchangeSeconds?: number }) => {
-          if (m.size !== undefined) {
-            // both workers report their flat gradient size; then get one shared buffer with a slot each
-            sizes++;
-            if (sizes === 2) {
-              grads = new SharedArrayBuffer(m.size * 4 * 2);
-              workers.forEach((x) => x.postMessage({ ctrl, grads }));
+    for (const perWorker of quick ? [4] : [4, 8]) {
+      const steps = quick ? 2 : 3;
+      const workers = [0, 1].map((rank) => new Worker(new URL('./dpWorker.mjs', import.meta.url), { workerData: { rank, name, steps, batch: perWorker, inputSize: 112 } }));
+      const ctrl = new SharedArrayBuffer(16);
+      const results = await new Promise<{ stepSeconds: number; exchangeSeconds: number }[]>((resolve, reject) => {
+        const res: { stepSeconds: number; exchangeSeconds: number }[] = [];
+        let sizes = 0;
+        workers.forEach((w, i) => {
+          w.on('error', reject);
+          w.on('message', (m: { size?: number; stepSeconds?: number; exchangeSeconds?: number }) => {
+            if (m.size !== undefined) {
+              // both workers report their flat gradient size; then get one shared buffer with a slot each
+              sizes++;
+              if (sizes === 2) {
+                const grads = new SharedArrayBuffer(m.size * 4 * 2);
+                workers.forEach((x) => x.postMessage({ ctrl, grads }));
+              }
+            } else {
+              res[i] = m as { stepSeconds: number; exchangeSeconds: number };
+              if (res.filter(Boolean).length === 2) resolve(res);
             }
-          } else {
-            res[i] = m as { stepSeconds: number; exchangeSeconds: number };
-            if (res.filter(Boolean).length === 2) resolve(res);
-          }
+          });
         });
       });
-    });
-    await Promise.all(workers.map((w) => w.terminate()));
-    const step = Math.max(...results.map((r) => r.stepSeconds));
-    out[`${key}StepSeconds`] = step;
-    out[`${key}ExchangeSeconds`] = Math.max(...results.map((r) => r.exchangeSeconds));
-    out[`${key}ImagesPerSecond`] = 16 / step;
-    void grads;
+      await Promise.all(workers.map((w) => w.terminate()));
+      const step = Math.max(...results.map((r) => r.stepSeconds));
+      const tag = `${key}B${2 * perWorker}`;
+      out[`${tag}StepSeconds`] = step;
+      out[`${tag}ExchangeSeconds`] = Math.max(...results.map((r) => r.exchangeSeconds));
+      out[`${tag}ImagesPerSecond`] = (2 * perWorker) / step;
+    }
   }
   return out;
 }
