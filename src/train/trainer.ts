@@ -170,11 +170,20 @@ class Trainer {
         ? estimateFullFcHeap(numClasses, c.embeddingSize, c.batchSize).total
         : c.head === 'pfc'
           ? estimatePartialFcHeap(partialFcSampleSize(numClasses, c.sampleRate, c.batchSize), c.embeddingSize, c.batchSize)
-          : estimateDeviceBytes(queueSize, c.embeddingSize, c.batchSize, DEFAULT_CHUNK_SLOTS, DEFAULT_DEVICE_BUDGET_BYTES);
+          : 0; // AttFC: sized below from what the backbone leaves
 
     const fq = createBackbone(c.backbone, backboneOptions);
+    let deviceBudget = DEFAULT_DEVICE_BUDGET_BYTES;
     if (engine.backend === 'wasm') {
-      const est = await estimateTrainingHeap({ backbone: c.backbone, backboneOptions, paramCount: fq.paramCount(), batchSize: localBatch, keyImages: keysPerSample * localBatch, headBytes: headHeap });
+      let est = await estimateTrainingHeap({ backbone: c.backbone, backboneOptions, paramCount: fq.paramCount(), batchSize: localBatch, keyImages: keysPerSample * localBatch, headBytes: headHeap });
+      if (c.head === 'attfc') {
+        // AttFC's DCC chunks may keep what the backbone leaves of 85% of the heap on the device: every
+        // chunk kept (and kept packed) saves an upload (and XNNPACK's packing) per step
+        const temporaries = estimateDeviceBytes(queueSize, c.embeddingSize, c.batchSize, DEFAULT_CHUNK_SLOTS, 0);
+        deviceBudget = Math.max(0, 0.85 * est.limit - est.total - temporaries);
+        const head = estimateDeviceBytes(queueSize, c.embeddingSize, c.batchSize, DEFAULT_CHUNK_SLOTS, deviceBudget);
+        est = { ...est, head, total: est.total + head };
+      }
       this.log(`attfc: estimated WASM heap: ${describeHeapEstimate(est)}`);
       if (est.total > est.limit * 0.95) {
         fq.dispose();
@@ -203,6 +212,7 @@ class Trainer {
         attention: c.attention,
         temperature: c.temperature,
         masking: c.masking,
+        deviceBudgetBytes: deviceBudget,
         margin,
         seed: c.seed + 1,
       });
