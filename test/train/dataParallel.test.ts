@@ -70,6 +70,19 @@ test('a replica step gives the gradients of the same split in one process, and t
   }
 });
 
+test('a replica that fails reports its own message on the main thread instead of hanging it', async () => {
+  const opts = { inputSize: 32, widthMultiplier: 0.25, embeddingSize: 16, seed: 5 };
+  const fq = createBackbone('mbf', opts);
+  try {
+    await assert.rejects(
+      ReplicaGroup.start({ replicas: 2, batchSize: 4, keysPerSample: 0, backbone: 'no-such-net', backboneOptions: opts, fq, fk: null, emaMomentum: null }),
+      /replica 1: .*no-such-net/,
+    );
+  } finally {
+    fq.dispose();
+  }
+});
+
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'attfc-dp-'));
 const quiet = { log: () => undefined };
 const data = await tinySynth();

@@ -10,6 +10,7 @@ import { initEngine } from '../../engine/index.js';
 import { heapView } from '../../engine/heapView.js';
 import { createBackbone, type BackboneOptions } from '../../backbones/index.js';
 import { ClassEncoder } from '../../heads/attfc/classEncoder.js';
+import { isUserError } from '../../errors.js';
 import { Command, Control, Phase, ReplicaShutdown, type RowRange, type SharedBuffers } from './shared.js';
 import { assignVariables, writeVariables } from './variables.js';
 
@@ -82,7 +83,7 @@ async function main(d: ReplicaWorkerData): Promise<void> {
       else throw new Error(`unexpected command ${c}`);
     }
   } catch (e) {
-    if (!(e instanceof ReplicaShutdown)) control.fail(rank, (e as Error).message ?? String(e));
+    if (!(e instanceof ReplicaShutdown)) control.fail(rank, (e as Error).message ?? String(e), isUserError(e));
   }
 }
 

@@ -5,6 +5,8 @@
 // Commands (main -> workers) go through a small ring so a worker never misses one when the main
 // thread posts two in a row; each worker reports progress by bumping its own per-phase counters.
 
+import { AttfcError } from '../../errors.js';
+
 export const enum Command {
   Step = 1,
   EmbeddingGradsReady = 2,
@@ -97,8 +99,13 @@ export class ReplicaShutdown extends Error {
   }
 }
 
-/** Raised on the main thread when a worker failed; carries the worker's own message. */
+/** Raised on the main thread when a worker failed on a programming error; carries its message. */
 export class ReplicaFailed extends Error {}
+
+// The first byte of the error text says whether the worker's error was a user error (AttfcError,
+// WASM heap exhausted), which the main thread re-raises as a one-line AttfcError.
+const USER_ERROR = 1;
+const OTHER_ERROR = 2;
 
 /** The control block as seen from either side. */
 export class Control {
@@ -136,8 +143,9 @@ export class Control {
 
   throwIfFailed(): void {
     if (Atomics.load(this.ctrl, ERROR) <= 0) return; // -1: a worker is still writing its message
-    const n = this.text.indexOf(0);
-    throw new ReplicaFailed(new TextDecoder().decode(this.text.slice(0, n < 0 ? this.text.length : n)));
+    const n = this.text.indexOf(0, 1);
+    const message = new TextDecoder().decode(this.text.slice(1, n < 0 ? this.text.length : n));
+    throw this.text[0] === USER_ERROR ? new AttfcError(message) : new ReplicaFailed(message);
   }
 
   // --- worker side -----------------------------------------------------------------------------
@@ -157,11 +165,12 @@ export class Control {
   }
 
   /** Records the first failure and wakes the main thread wherever it waits. */
-  fail(rank: number, message: string): void {
+  fail(rank: number, message: string, userError: boolean): void {
     if (Atomics.compareExchange(this.ctrl, ERROR, 0, -1) === 0) {
-      const bytes = new TextEncoder().encode(`replica ${rank}: ${message}`).subarray(0, ERROR_TEXT_BYTES - 1);
-      this.text.set(bytes);
-      this.text[bytes.length] = 0;
+      const bytes = new TextEncoder().encode(`replica ${rank}: ${message}`).subarray(0, ERROR_TEXT_BYTES - 2);
+      this.text[0] = userError ? USER_ERROR : OTHER_ERROR;
+      this.text.set(bytes, 1);
+      this.text[bytes.length + 1] = 0;
       Atomics.store(this.ctrl, ERROR, rank);
     }
     for (let i = COUNTERS_AT; i < this.ctrl.length; i++) Atomics.notify(this.ctrl, i);
