@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { engineInfo, describeEngine, shutdownEngine } from '../../src/engine/index.js';
 import { train, type StepMetrics } from '../../src/train/trainer.js';
+import { DEMO } from '../../src/cli/commands/demo.js';
 import type { TrainConfigInput } from '../../src/train/config.js';
 
 /** A backbone at one input size and the batch that fits the 4 GiB WASM heap for every head. */
@@ -20,8 +21,14 @@ export interface ThroughputSetup {
   batchSize: number;
 }
 
-/** The demo's model (src/cli/commands/demo.ts DEMO): MobileFaceNet x0.5 at 48x48, batch 64. */
-export const DEMO_SETUP: ThroughputSetup = { name: 'demo (mbf x0.5, 48)', backbone: 'mbf', inputSize: 48, widthMultiplier: 0.5, batchSize: 64 };
+/** The demo's model (src/cli/commands/demo.ts DEMO): MobileFaceNet x0.5 at 32x32, batch 64. */
+export const DEMO_SETUP: ThroughputSetup = {
+  name: `demo (mbf x${DEMO.widthMultiplier}, ${DEMO.size})`,
+  backbone: DEMO.backbone,
+  inputSize: DEMO.size,
+  widthMultiplier: DEMO.widthMultiplier,
+  batchSize: DEMO.batchSize,
+};
 
 export const FULL_SETUPS: ThroughputSetup[] = [
   DEMO_SETUP,
