@@ -1,7 +1,7 @@
 // npm run bench:train [-- --quick] [--json] [--steps N] [--warmup N] [--verbose]
 // Training throughput of full steps (data pipeline + backbone + head + backward + SGD) for the AttFC,
 // FullFC and PartialFC (r=0.1) heads: at the demo's size (MobileFaceNet x0.5, 32x32) and at 112x112
-// (MobileFaceNet, IResNet-18), each in its own process with the default engine (all cores). Images come
+// (MobileFaceNet, IResNet-18), each in its own process with the default engine (data-parallel replicas; AttFC also in one multi-threaded instance). Images come
 // from synthetic sets generated once into .cache/bench. AttFC pays for the class encoder's (K-1)*B extra
 // forward images: "total img/s" counts them, "query img/s" does not. --quick: demo size only, few steps.
 import os from 'node:os';
