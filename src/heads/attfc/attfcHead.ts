@@ -12,7 +12,7 @@ import { ARCFACE, l2Normalize, marginTargetLogit, validateMargin, type MarginOpt
 import type { Head, HeadInput, HeadState, SgdSettings } from '../types.js';
 import { ATTENTION_MODES, attentionStats, generateClassCentres, type AttentionMode } from './attention.js';
 import { DEFAULT_CHUNK_SLOTS, DynamicClassContainer } from './dcc.js';
-import { dccSoftmax, type DccSoftmaxResult } from './dccSoftmax.js';
+import { dccSoftmax, type DccSoftmaxResult, type DccSoftmaxTimings } from './dccSoftmax.js';
 import { DEFAULT_DEVICE_BUDGET_BYTES, DccDeviceChunks, type ChunkPlacement } from './deviceChunks.js';
 import { MAX_EXP_SCALE } from './fastExp.js';
 
@@ -128,6 +128,9 @@ export class AttFcHead implements Head {
     this.device = new DccDeviceChunks(this.queue, opts.deviceBudgetBytes ?? DEFAULT_DEVICE_BUDGET_BYTES);
   }
 
+  /** Where the last loss() spent its DCC time (uploads, cosine products, JS passes, gradient products). */
+  lastDccTimings: DccSoftmaxTimings | null = null;
+
   prepare(_labels: Int32Array): void {}
 
   /**
@@ -191,6 +194,7 @@ export class AttFcHead implements Head {
 
       this.pending.push({ centres: gcc.centres, labels: labels.slice() });
       this.recordDiagnostics(loss, cosPositive, dcc.result!, gcc.weights, B, keyQuality);
+      this.lastDccTimings = dcc.result!.timings;
       return loss;
     });
   }

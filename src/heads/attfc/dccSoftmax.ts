@@ -45,6 +45,15 @@ export interface DccSoftmaxResult {
   hardestNegative: Float32Array;
   /** Number of masked (query, slot) pairs. */
   maskedCount: number;
+  /** Wall time by phase: chunk uploads, cosine products, the JS passes, gradient products. */
+  timings: DccSoftmaxTimings;
+}
+
+export interface DccSoftmaxTimings {
+  uploadMs: number;
+  cosineMs: number;
+  jsMs: number;
+  gradientMs: number;
 }
 
 const MASKED = -Infinity;
@@ -52,6 +61,13 @@ const MASKED = -Infinity;
 export const FIXED_SHIFT_MAX_SCALE = 80;
 /** Slots per block of the P [B, c] pass (B x 16 floats of z stay in L1). */
 const SLOT_BLOCK = 16;
+
+/** Adds the time since `since` to timings[key]; returns now. */
+function lap(timings: DccSoftmaxTimings, key: keyof DccSoftmaxTimings, since: number): number {
+  const now = performance.now();
+  timings[key] += now - since;
+  return now;
+}
 
 /** Same-label (query, slot) pairs grouped by chunk: flat [query, slotInChunk, ...] lists. */
 function maskPairsByChunk(dcc: DynamicClassContainer, labels: Int32Array, masking: boolean): { byChunk: number[][]; count: number } {
@@ -95,12 +111,16 @@ export function dccSoftmax(dcc: DynamicClassContainer, device: DccDeviceChunks, 
   for (let i = 0; i < B; i++) for (let d = 0; d < D; d++) qt[d * B + i] = queries[i * D + d];
   const qT = tf.tensor2d(qt, [D, B]);
   const weights = new Float32Array(B * dcc.chunkSlots);
+  const timings: DccSoftmaxTimings = { uploadMs: 0, cosineMs: 0, jsMs: 0, gradientMs: 0 };
 
   for (let k = 0; k < dcc.numChunks; k++) {
     const c = dcc.chunkLength(k);
+    let t = performance.now();
     const chunk = device.acquire(k, input.hotChunks.has(k));
+    t = lap(timings, 'uploadMs', t);
     const cosT = tf.matMul(chunk.slotMajor, qT); // [c, B]
     const z = cosT.dataSync() as Float32Array; // a copy on wasm; the tensor's own array on cpu (disposed below)
+    t = lap(timings, 'cosineMs', t);
     const pairs = byChunk[k];
     for (let p = 0; p < pairs.length; p += 2) z[pairs[p + 1] * B + pairs[p]] = MASKED;
 
@@ -163,6 +183,7 @@ export function dccSoftmax(dcc: DynamicClassContainer, device: DccDeviceChunks, 
     }
     cosT.dispose();
     for (let i = 0; i < B; i++) if (chunkMax[i] > hardest[i]) hardest[i] = Math.max(-1, Math.min(1, chunkMax[i]));
+    t = lap(timings, 'jsMs', t);
 
     if (acc) {
       let part: tf.Tensor2D;
@@ -179,6 +200,7 @@ export function dccSoftmax(dcc: DynamicClassContainer, device: DccDeviceChunks, 
       part.dispose();
       if (chunk.packed) for (let x = 0; x < B * D; x++) acc[x] += g[x];
       else for (let i = 0; i < B; i++) for (let d = 0; d < D; d++) acc[i * D + d] += g[d * B + i];
+      t = lap(timings, 'gradientMs', t);
     }
     chunk.release();
   }
@@ -195,5 +217,5 @@ export function dccSoftmax(dcc: DynamicClassContainer, device: DccDeviceChunks, 
     }
   }
   for (let i = 0; i < B; i++) if (hardest[i] === -Infinity) hardest[i] = NaN;
-  return { logSumExp, gradient, hardestNegative: hardest, maskedCount };
+  return { logSumExp, gradient, hardestNegative: hardest, maskedCount, timings };
 }
