@@ -30,6 +30,11 @@ const convCases: { n: number; h: number; w: number; cin: number; cout: number; k
   { n: 2, h: 8, w: 8, cin: 3, cout: 4, k: 3, s: 2, pad: explicit(1, 1, 1, 1) },
   { n: 1, h: 7, w: 7, cin: 2, cout: 3, k: 3, s: 1, pad: explicit(2, 0, 1, 2) },
   { n: 2, h: 10, w: 10, cin: 3, cout: 4, k: 7, s: 2, pad: 'same' },
+  // channel counts past the 32-wide tiles of the JS filter rotation (filterPrep.ts), both strides
+  { n: 2, h: 6, w: 6, cin: 40, cout: 70, k: 3, s: 1, pad: 'same' },
+  { n: 2, h: 7, w: 6, cin: 70, cout: 33, k: 3, s: 2, pad: explicit(1, 1, 1, 1) },
+  { n: 1, h: 9, w: 9, cin: 5, cout: 3, k: 1, s: 2, pad: 'same' }, // polyphase with all-zero phases
+  { n: 1, h: 11, w: 9, cin: 3, cout: 2, k: 5, s: 2, pad: 'valid' },
 ];
 
 for (const c of convCases) {
@@ -75,6 +80,21 @@ for (const c of dwCases) {
   });
 }
 
+test('DepthwiseConv2dNativeBackpropInput with channel multiplier 2 matches cpu (rotated filter folded to C*M)', async () => {
+  for (const s of [1, 2] as const) {
+    const xs = randomArray(2 * 7 * 7 * 3, 13);
+    const fs = randomArray(3 * 3 * 3 * 2, 14, 0.5);
+    const r = await onBoth(() => {
+      const x = tf.tensor4d(xs, [2, 7, 7, 3]);
+      const f = tf.tensor4d(fs, [3, 3, 3, 2]);
+      const y = tf.depthwiseConv2d(x, f, s, 'same');
+      const dy = tf.tensor(randomArray(y.size, 15), y.shape);
+      return [tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.depthwiseConv2d(a as tf.Tensor4D, f, s, 'same'), dy)))(x)];
+    });
+    assert.ok(maxRelErr(r.wasm[0], r.cpu[0]) < TOL, `stride ${s} err ${maxRelErr(r.wasm[0], r.cpu[0])}`);
+  }
+});
+
 test('depthwise backprop filter with channel multiplier > 1 fails loudly instead of computing garbage', async () => {
   await tf.setBackend('wasm');
   const x = tf.ones([1, 4, 4, 2]) as tf.Tensor4D;
@@ -96,6 +116,25 @@ test('BatchMatMul with transposed operands matches cpu (both matmul gradients)',
       const [da, db] = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(tf.matMul(x as tf.Tensor2D, y as tf.Tensor2D), dc)))([a, b]);
       return [tf.matMul(at, b, true, false), tf.matMul(a, bt, false, true), tf.matMul(at, bt, true, true), da, db,
         tf.matMul(tf.reshape(at, [1, k, m]), tf.reshape(b, [1, k, n]), true, false)];
+    });
+    for (let i = 0; i < r.cpu.length; i++) assert.ok(maxRelErr(r.wasm[i], r.cpu[i]) < TOL, `case ${m}x${k}x${n} output ${i}`);
+  }
+});
+
+test('BatchMatMul transposed: both the direct and the swapped (C^T = op(B)^T.op(A)^T) branch match cpu', async () => {
+  // [m,k,n]: a tiny m with a long k makes transposing B dearer than transposing A plus C (swapped branch);
+  // a large m with a small n keeps the direct branch. Rank 3 with batch 1 goes through the same code.
+  for (const [m, k, n] of [[3, 70, 45], [45, 70, 3], [2, 130, 65], [65, 33, 66]]) {
+    const as = randomArray(m * k, 16);
+    const bs = randomArray(k * n, 17);
+    const r = await onBoth(() => {
+      const a = tf.tensor2d(as, [m, k]);
+      const b = tf.tensor2d(bs, [k, n]);
+      const at = tf.transpose(a);
+      const bt = tf.transpose(b);
+      return [tf.matMul(a, bt, false, true), tf.matMul(at, b, true, false), tf.matMul(at, bt, true, true),
+        tf.matMul(tf.reshape(a, [1, m, k]), tf.reshape(bt, [1, n, k]), false, true),
+        tf.matMul(tf.reshape(at, [1, k, m]), tf.reshape(bt, [1, n, k]), true, true)];
     });
     for (let i = 0; i < r.cpu.length; i++) assert.ok(maxRelErr(r.wasm[i], r.cpu[i]) < TOL, `case ${m}x${k}x${n} output ${i}`);
   }

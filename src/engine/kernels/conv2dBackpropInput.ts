@@ -1,8 +1,10 @@
 // Conv2DBackpropInput (wasm's own is a naive C loop at ~4 GFLOPS).
 // Stride 1: correlate dy with the 180°-rotated, in/out-swapped filter in one XNNPACK Conv2D.
 // Stride s > 1: polyphase. Output phase (a, c) only sees filter taps W[a::s, c::s], so dx splits into s*s
-// stride-1 convolutions of dy that are interleaved afterwards: no zero-inserted dy, s² less work.
-import { type KernelArgs, type Info, run, free, transpose, slice, stridedSlice, zeros, convInfo, assertNoDilation } from './util.js';
+// stride-1 convolutions of dy, interleaved into dx in one JS pass: no zero-inserted dy, s² less work.
+import { type KernelArgs, type Info, run, free, slice, convInfo, assertNoDilation } from './util.js';
+import { rotatedFilter } from './filterPrep.js';
+import { interleavePhases } from './phaseInterleave.js';
 
 function backpropInputStride1({ inputs, backend: b, attrs }: KernelArgs): Info {
   const { dy, filter } = inputs;
@@ -15,8 +17,7 @@ function backpropInputStride1({ inputs, backend: b, attrs }: KernelArgs): Info {
   const pl = fw - 1 - padInfo.left;
   const pb = H + fh - 1 - dy.shape[1] - pt;
   const pr = W + fw - 1 - dy.shape[2] - pl;
-  const fr = run(b, 'Reverse', { x: filter }, { dims: [0, 1] });
-  const ft = transpose(b, fr, [0, 1, 3, 2]);
+  const ft = rotatedFilter(b, filter, { swap: true });
   // Negative padding (a 'valid' conv whose last rows were never used) becomes a crop of dy.
   const src =
     pb < 0 || pr < 0 ? slice(b, dy, [0, 0, 0, 0], [n, dy.shape[1] + Math.min(pb, 0), dy.shape[2] + Math.min(pr, 0), cout]) : dy;
@@ -26,7 +27,7 @@ function backpropInputStride1({ inputs, backend: b, attrs }: KernelArgs): Info {
     pad: [[0, 0], [pt, Math.max(pb, 0)], [pl, Math.max(pr, 0)], [0, 0]],
     dataFormat: 'NHWC',
   });
-  free(b, fr, ft);
+  free(b, ft);
   if (src !== dy) free(b, src);
   return out;
 }
@@ -47,37 +48,27 @@ export function conv2dBackpropInput(args: KernelArgs): Info {
   const Q = Math.ceil((top + H) / sh);
   const P = Math.ceil((left + W) / sw);
   const dyQ = Q < oh || P < ow ? slice(b, dy, [0, 0, 0, 0], [n, Math.min(Q, oh), Math.min(P, ow), cout]) : dy;
-  const rows: Info[] = [];
-  const tmp: Info[] = [];
+  const phases: (Info | null)[] = [];
   for (let a = 0; a < sh; a++) {
-    const cols: Info[] = [];
     for (let c = 0; c < sw; c++) {
       const ja = Math.max(0, Math.ceil((fh - a) / sh));
       const jb = Math.max(0, Math.ceil((fw - c) / sw));
-      let o: Info;
       if (ja === 0 || jb === 0) {
-        o = zeros(b, [n, Q, P, cin]);
-      } else {
-        const ws = stridedSlice(b, filter, [a, c, 0, 0], [fh, fw, cin, cout], [sh, sw, 1, 1]);
-        const wr = run(b, 'Reverse', { x: ws }, { dims: [0, 1] });
-        const wt = transpose(b, wr, [0, 1, 3, 2]);
-        o = run(b, 'Conv2D', { x: dyQ, filter: wt }, {
-          strides: [1, 1],
-          dilations: [1, 1],
-          dataFormat: 'NHWC',
-          pad: [[0, 0], [ja - 1, Q - dyQ.shape[1]], [jb - 1, P - dyQ.shape[2]], [0, 0]],
-        });
-        tmp.push(ws, wr, wt);
+        phases.push(null); // this phase sees no filter tap: its rows of dx are zero
+        continue;
       }
-      cols.push(o);
+      const wt = rotatedFilter(b, filter, { sh, sw, a, c, swap: true }); // [ja,jb,cout,cin]
+      phases.push(run(b, 'Conv2D', { x: dyQ, filter: wt }, {
+        strides: [1, 1],
+        dilations: [1, 1],
+        dataFormat: 'NHWC',
+        pad: [[0, 0], [ja - 1, Q - dyQ.shape[1]], [jb - 1, P - dyQ.shape[2]], [0, 0]],
+      })); // [n,Q,P,cin]
+      free(b, wt);
     }
-    rows.push(run(b, 'Pack', cols, { axis: 3 }));
-    tmp.push(...cols);
   }
-  const packed = run(b, 'Pack', rows, { axis: 2 });
-  const full = run(b, 'Reshape', { x: packed }, { shape: [n, Q * sh, P * sw, cin] });
-  const out = slice(b, full, [0, top, left, 0], [n, H, W, cin]);
-  free(b, ...tmp, ...rows, packed, full);
+  const out = interleavePhases(b, phases, sh, sw, top, left, [n, H, W, cin]);
+  free(b, ...phases);
   if (dyQ !== dy) free(b, dyQ);
   return out;
 }

@@ -1,6 +1,7 @@
 // DepthwiseConv2dNativeBackpropInput (missing on wasm): zero-insert dy by the stride, pad, and run
 // XNNPACK's depthwise conv with the 180°-rotated filter.
 import { type KernelArgs, type Info, run, free, reshape, slice, dilate, convInfo, assertNoDilation } from './util.js';
+import { rotatedFilter } from './filterPrep.js';
 
 export function depthwiseBackpropInput({ inputs, backend: b, attrs }: KernelArgs): Info {
   const { dy, filter } = inputs;
@@ -15,8 +16,7 @@ export function depthwiseBackpropInput({ inputs, backend: b, attrs }: KernelArgs
   const pl = fw - 1 - padInfo.left;
   const pb = H + fh - 1 - dyd.shape[1] - pt;
   const pr = W + fw - 1 - dyd.shape[2] - pl;
-  const fr = run(b, 'Reverse', { x: filter }, { dims: [0, 1] });
-  const f1 = reshape(b, fr, [fh, fw, C * M, 1]);
+  const f1 = rotatedFilter(b, filter, { swap: false, outShape: [fh, fw, C * M, 1] });
   const src =
     pb < 0 || pr < 0
       ? slice(b, dyd, [0, 0, 0, 0], [n, dyd.shape[1] + Math.min(pb, 0), dyd.shape[2] + Math.min(pr, 0), C * M])
@@ -33,7 +33,7 @@ export function depthwiseBackpropInput({ inputs, backend: b, attrs }: KernelArgs
     out = run(b, 'Sum', { x: o5 }, { axis: [4], keepDims: false });
     free(b, o5, o);
   }
-  free(b, dyd, fr, f1);
+  free(b, dyd, f1);
   if (src !== dyd) free(b, src);
   return out;
 }
