@@ -1,5 +1,5 @@
 // npm run bench:heads [-- --json] [--quick] [--n 10000,100000] [--heads fc,pfc0.1,...] [--steps k]
-//   [--plot <path>] [--timeout <s>] [--threads t] [--device-budget <GiB>]
+//   [--plot <path>] [--timeout <s>] [--threads t] [--device-budget <GiB, default 3.25>]
 // Head-only training steps (no backbone; embeddings from a seeded class-clustered generator), batch
 // 128, D = 512, against the identity count N: step time, peak WASM heap, peak RSS and head state for
 // full FC, Partial FC (r = 0.1, 0.3) and AttFC (DCC 30% of N, and a fixed 65,536), or the error where
@@ -79,7 +79,8 @@ function parseOptions() {
     steps: positiveInt('--steps', 3),
     timeoutSec: positiveInt('--timeout', 1200),
     threads: option('--threads') === undefined ? undefined : positiveInt('--threads', 2),
-    deviceBudget: option('--device-budget'),
+    // the head has the heap to itself here; the trainer gives AttFC what the backbone leaves of 85%
+    deviceBudget: option('--device-budget') ?? '3.25',
     plotBase: plot.replace(/\.(svg|png)$/i, ''),
   };
 }
