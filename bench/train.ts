@@ -26,9 +26,9 @@ const { runChildren } = await import('./lib/trainProcess.js');
 type ThroughputJob = import('./lib/trainThroughput.js').ThroughputJob;
 type ThroughputResult = import('./lib/trainThroughput.js').ThroughputResult;
 
-function intOption(name: string, fallback: number, min: number): number {
+function intOption(name: string, min: number): number | undefined {
   const i = args.indexOf(name);
-  if (i < 0) return fallback;
+  if (i < 0) return undefined;
   const v = Number(args[i + 1]);
   if (!Number.isInteger(v) || v < min) throw new Error(`${name} expects a whole number >= ${min}, got ${args[i + 1]}`);
   return v;
@@ -37,8 +37,9 @@ function intOption(name: string, fallback: number, min: number): number {
 const json = args.includes('--json');
 const quick = args.includes('--quick');
 const verbose = args.includes('--verbose');
-const warmupSteps = intOption('--warmup', 2, 1);
-const measuredSteps = intOption('--steps', quick ? 3 : 6, 1);
+// per setup unless given (--quick: 2 + 3)
+const warmupOption = intOption('--warmup', 1) ?? (quick ? 2 : undefined);
+const stepsOption = intOption('--steps', 1) ?? (quick ? 3 : undefined);
 const log = (s: string) => process.stderr.write(s + '\n');
 const setups = quick ? [DEMO_SETUP] : FULL_SETUPS;
 const loadBefore = os.loadavg()[0];
@@ -65,13 +66,13 @@ const jobs: ThroughputJob[] = setups.flatMap((setup) =>
     head,
     data: dataFor.get(setup.inputSize)!,
     output: path.join(cache, 'train-runs', `${setup.backbone}-${setup.inputSize}-${head.head}-${parallel}`),
-    warmupSteps,
-    measuredSteps,
+    warmupSteps: warmupOption ?? setup.warmupSteps,
+    measuredSteps: stepsOption ?? setup.measuredSteps,
     seed: 0,
     parallel,
   })),
 );
-log(`bench:train: ${jobs.length} configurations, ${warmupSteps} warm-up + ${measuredSteps} measured steps each, one process at a time`);
+log(`bench:train: ${jobs.length} configurations, one process at a time`);
 const results = (await runChildren(
   self,
   jobs.map((j) => ({ label: `${j.setup.name} ${j.head.label} (${j.parallel})`, args: ['--child', '--job', JSON.stringify(j)] })),
@@ -85,8 +86,6 @@ const results = (await runChildren(
 const summary = {
   machine: machineInfo(),
   engine: results[0]?.engine,
-  warmupSteps,
-  measuredSteps,
   identities: IDENTITIES,
   loadAverage: { start: loadBefore, end: os.loadavg()[0] },
   runs: results,
@@ -102,18 +101,20 @@ if (json) {
         r.label,
         r.parallel === 'data' ? `data-parallel ${os.cpus().length}x1` : `threads 1x${os.cpus().length}`,
         String(r.batchSize),
+        `${r.warmupSteps}+${r.measuredSteps}`,
         r.keyImagesPerStep ? `${r.batchSize}+${r.keyImagesPerStep}` : String(r.batchSize),
         r.stepSeconds.toFixed(2),
+        `${r.stepSecondsMin.toFixed(2)}-${r.stepSecondsMax.toFixed(2)}`,
         r.queryImagesPerSec.toFixed(1),
         r.totalImagesPerSec.toFixed(1),
         formatBytes(r.peakHeapBytes),
         `${(100 * r.dataWaitShare).toFixed(1)}%`,
       ]),
-      ['model', 'head', 'engine', 'batch', 'images/step', 's/step', 'query img/s', 'total img/s', 'peak heap', 'data wait'],
+      ['model', 'head', 'engine', 'batch', 'steps', 'images/step', 's/step', 'range', 'query img/s', 'total img/s', 'peak heap', 'data wait'],
     ),
   );
   console.log(
-    `${measuredSteps} measured steps after ${warmupSteps} warm-up steps; ${IDENTITIES} synthetic identities. AttFC pays for the class encoder's ` +
+    `steps = warm-up + measured (s/step is the mean of the measured ones, range the fastest and slowest); ${IDENTITIES} synthetic identities. AttFC pays for the class encoder's ` +
       `(K-1)*B extra forward images (no backward): "total img/s" includes them, "query img/s" counts training samples only.`,
   );
   console.log('engine: "data-parallel Rx1" = the default, one single-thread WASM replica per core, each on its share of the batch; "threads 1xT" = one WASM instance with a thread per core (--parallel threads). Peak heap is rank 0\'s (it also holds the head).');

@@ -19,6 +19,12 @@ export interface ThroughputSetup {
    * batches (MobileFaceNet at 112 needs ~2 GiB at 16 and does not fit 32; IResNet-18 fits 8 with room).
    */
   batchSize: number;
+  /**
+   * Steps per configuration. Small steps (the demo's ~1 s) vary by +-30% from step to step on this
+   * machine, so they get more warm-up and more measured steps; 112x112 steps take 3-10 s each.
+   */
+  warmupSteps: number;
+  measuredSteps: number;
 }
 
 /** The demo's model (src/cli/commands/demo.ts DEMO): MobileFaceNet x0.5 at 32x32, batch 64. */
@@ -28,12 +34,14 @@ export const DEMO_SETUP: ThroughputSetup = {
   inputSize: DEMO.size,
   widthMultiplier: DEMO.widthMultiplier,
   batchSize: DEMO.batchSize,
+  warmupSteps: 5,
+  measuredSteps: 30,
 };
 
 export const FULL_SETUPS: ThroughputSetup[] = [
   DEMO_SETUP,
-  { name: 'mbf 112', backbone: 'mbf', inputSize: 112, widthMultiplier: 1, batchSize: 16 },
-  { name: 'r18 112', backbone: 'r18', inputSize: 112, widthMultiplier: 1, batchSize: 8 },
+  { name: 'mbf 112', backbone: 'mbf', inputSize: 112, widthMultiplier: 1, batchSize: 16, warmupSteps: 2, measuredSteps: 6 },
+  { name: 'r18 112', backbone: 'r18', inputSize: 112, widthMultiplier: 1, batchSize: 8, warmupSteps: 2, measuredSteps: 6 },
 ];
 
 export interface ThroughputHead {
@@ -72,9 +80,13 @@ export interface ThroughputResult {
   queryImagesPerStep: number;
   /** Images through f_k per step ((K-1)*B for AttFC, else 0). */
   keyImagesPerStep: number;
+  warmupSteps: number;
   measuredSteps: number;
   /** Mean wall time of a measured step. */
   stepSeconds: number;
+  /** Fastest and slowest measured step. */
+  stepSecondsMin: number;
+  stepSecondsMax: number;
   /** Training samples (query images) per second. */
   queryImagesPerSec: number;
   /** Query plus key images per second: everything a backbone forwards. */
@@ -125,8 +137,10 @@ export async function measureThroughput(job: ThroughputJob): Promise<ThroughputR
   const w = job.warmupSteps;
   let seconds = 0;
   let waited = 0;
+  const steps: number[] = [];
   for (let i = w; i < times.length; i++) {
     const dt = (times[i] - times[i - 1]) / 1000;
+    steps.push(dt);
     seconds += dt;
     waited += dt * metrics[i].dataWaitShare;
   }
@@ -147,8 +161,11 @@ export async function measureThroughput(job: ThroughputJob): Promise<ThroughputR
     label: job.head.label,
     queryImagesPerStep: B,
     keyImagesPerStep: keys,
+    warmupSteps: w,
     measuredSteps: measured,
     stepSeconds,
+    stepSecondsMin: Math.min(...steps),
+    stepSecondsMax: Math.max(...steps),
     queryImagesPerSec: B / stepSeconds,
     totalImagesPerSec: (B + keys) / stepSeconds,
     dataWaitShare: seconds > 0 ? waited / seconds : 0,
