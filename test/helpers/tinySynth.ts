@@ -2,9 +2,29 @@
 import os from 'node:os';
 import path from 'node:path';
 import { synthesize } from '../../src/data/synthetic/index.js';
+import type { TrainConfigInput } from '../../src/train/config.js';
 
 export async function tinySynth(name = 'tiny', identities = 24, imagesPerIdentity = 4, size = 32): Promise<string> {
   const dir = path.join(os.tmpdir(), `attfc-test-synth-${name}-${identities}x${imagesPerIdentity}-${size}`);
   await synthesize(dir, { identities, imagesPerIdentity, size, seed: 7, verifyIdentities: 10, verifyPairs: 40, workers: 1 });
   return dir;
+}
+
+/** The training tests' small AttFC run on a tinySynth set: MobileFaceNet x0.25 at 32x32, batch 8. */
+export function tinyTrainConfig(data: string, output: string): TrainConfigInput {
+  return {
+    data,
+    output,
+    backbone: 'mbf',
+    widthMultiplier: 0.25,
+    inputSize: 32,
+    embeddingSize: 32,
+    batchSize: 8,
+    head: 'attfc',
+    queueSize: 16,
+    lr: 0.05,
+    workers: 1,
+    logEvery: 1,
+    seed: 3,
+  };
 }

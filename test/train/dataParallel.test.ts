@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setupEngine } from '../helpers/engine.js';
-import { tinySynth } from '../helpers/tinySynth.js';
+import { tinySynth, tinyTrainConfig } from '../helpers/tinySynth.js';
 import { createBackbone } from '../../src/backbones/index.js';
 import { ReplicaGroup } from '../../src/train/dataParallel/replicaGroup.js';
 import { splitRows } from '../../src/train/dataParallel/shared.js';
@@ -86,24 +86,7 @@ test('a replica that fails reports its own message on the main thread instead of
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'attfc-dp-'));
 const quiet = { log: () => undefined };
 const data = await tinySynth();
-const base = (output: string): TrainConfigInput => ({
-  data,
-  output,
-  backbone: 'mbf',
-  widthMultiplier: 0.25,
-  inputSize: 32,
-  embeddingSize: 32,
-  batchSize: 8,
-  head: 'attfc',
-  queueSize: 16,
-  lr: 0.05,
-  workers: 1,
-  logEvery: 1,
-  seed: 3,
-  parallel: 'data',
-  replicas: 2,
-  export: false,
-});
+const base = (output: string): TrainConfigInput => ({ ...tinyTrainConfig(data, output), parallel: 'data', replicas: 2, export: false });
 
 test('train() with parallel "data": runs, records the mode, leaks no tensors, and resumes exactly', async () => {
   const n = 3;

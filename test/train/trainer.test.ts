@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, existsSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setupEngine } from '../helpers/engine.js';
-import { tinySynth } from '../helpers/tinySynth.js';
+import { tinySynth, tinyTrainConfig } from '../helpers/tinySynth.js';
 import { train } from '../../src/train/trainer.js';
 import { loadCheckpoint, listCheckpoints } from '../../src/train/checkpoint.js';
 import { fileLoadHandler } from '../../src/backbones/index.js';
@@ -18,21 +18,7 @@ await setupEngine();
 const data = await tinySynth();
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'attfc-train-'));
 const quiet = { log: () => undefined };
-const base = (output: string): TrainConfigInput => ({
-  data,
-  output,
-  backbone: 'mbf',
-  widthMultiplier: 0.25,
-  inputSize: 32,
-  embeddingSize: 32,
-  batchSize: 8,
-  head: 'attfc',
-  queueSize: 16,
-  lr: 0.05,
-  workers: 1,
-  logEvery: 1,
-  seed: 3,
-});
+const base = (output: string): TrainConfigInput => tinyTrainConfig(data, output);
 
 test('AttFC trains end to end: metrics, verification, checkpoint, a model plain tfjs loads, no tensor leak', async () => {
   const out = tmp();
