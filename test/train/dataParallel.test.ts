@@ -10,11 +10,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { setupEngine } from '../helpers/engine.js';
 import { tinySynth, tinyTrainConfig } from '../helpers/tinySynth.js';
+import { assertNewestCheckpointsMatch } from '../helpers/checkpoints.js';
 import { createBackbone } from '../../src/backbones/index.js';
 import { ReplicaGroup } from '../../src/train/dataParallel/replicaGroup.js';
 import { splitRows } from '../../src/train/dataParallel/shared.js';
 import { train } from '../../src/train/trainer.js';
-import { loadCheckpoint, listCheckpoints } from '../../src/train/checkpoint.js';
 import type { TrainConfigInput } from '../../src/train/config.js';
 
 await setupEngine();
@@ -107,15 +107,7 @@ test('train() with parallel "data": runs, records the mode, leaks no tensors, an
   assert.equal((await h2.done).steps, n);
   const rb = await train(null, { ...quiet, resume: b }).done;
   assert.equal(rb.steps, 2 * n);
-  const ca = loadCheckpoint(listCheckpoints(path.join(a, 'checkpoints')).pop()!);
-  const cb = loadCheckpoint(listCheckpoints(path.join(b, 'checkpoints')).pop()!);
-  let worst = 0;
-  for (const [k, va] of Object.entries(ca.arrays)) {
-    const vb = cb.arrays[k];
-    assert.ok(vb && vb.length === va.length, `checkpoint entry ${k}`);
-    for (let i = 0; i < va.length; i++) worst = Math.max(worst, Math.abs(va[i] - vb[i]) / Math.max(1, Math.abs(va[i])));
-  }
-  assert.ok(worst < 1e-4, `largest relative difference ${worst}`);
+  assertNewestCheckpointsMatch(a, b);
 });
 
 test('parallel "data" refuses a batch too small for its replicas, naming the numbers', async () => {

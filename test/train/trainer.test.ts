@@ -9,8 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { setupEngine } from '../helpers/engine.js';
 import { tinySynth, tinyTrainConfig } from '../helpers/tinySynth.js';
+import { assertNewestCheckpointsMatch } from '../helpers/checkpoints.js';
 import { train } from '../../src/train/trainer.js';
-import { loadCheckpoint, listCheckpoints } from '../../src/train/checkpoint.js';
+import { loadCheckpoint } from '../../src/train/checkpoint.js';
 import { fileLoadHandler } from '../../src/backbones/index.js';
 import type { TrainConfigInput } from '../../src/train/config.js';
 
@@ -68,16 +69,7 @@ for (const head of ['attfc', 'fc', 'pfc'] as const) {
     const second = await train(null, { ...quiet, resume: b }).done;
     assert.equal(second.steps, 2 * n);
     assert.equal(second.stepsThisRun, n);
-    const ca = loadCheckpoint(listCheckpoints(path.join(a, 'checkpoints')).pop()!);
-    const cb = loadCheckpoint(listCheckpoints(path.join(b, 'checkpoints')).pop()!);
-    assert.equal(ca.step, cb.step);
-    let worst = 0;
-    for (const [k, va] of Object.entries(ca.arrays)) {
-      const vb = cb.arrays[k];
-      assert.ok(vb && vb.length === va.length, `checkpoint entry ${k}`);
-      for (let i = 0; i < va.length; i++) worst = Math.max(worst, Math.abs(va[i] - vb[i]) / Math.max(1, Math.abs(va[i])));
-    }
-    assert.ok(worst < 1e-4, `largest relative difference ${worst}`);
+    assertNewestCheckpointsMatch(a, b);
   });
 }
 
