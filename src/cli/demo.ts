@@ -12,7 +12,7 @@ export async function runDemo(out: string, steps: number): Promise<void> {
     `attfc demo: train AttFC on SYNTHETIC faces (${DEMO.identities} identities x ${DEMO.imagesPerIdentity} images, ${DEMO.size}x${DEMO.size}), ` +
       `MobileFaceNet x${DEMO.widthMultiplier}, ${steps} steps of batch ${DEMO.batchSize}, then verify on held-out synthetic identities.\n` +
       `Short-run settings: class-encoder EMA ${DEMO.emaMomentum} (paper: 0.999 over 5 epochs), ArcFace s ${DEMO.marginS} m ${DEMO.marginM2} (paper: 64, 0.5).\n` +
-      `It takes about 4 minutes on an idle 2-core CPU (longer when the machine is busy); the data set is cached for later runs.`,
+      `It takes 4-5 minutes on an idle 2-core CPU (longer when the machine is busy); the data set is cached for later runs.`,
   );
   const t0 = performance.now();
   const dataDir = path.join(out, 'data');
