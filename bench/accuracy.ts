@@ -4,7 +4,8 @@
 // same data, backbone, recipe and seeds; verification accuracy (10 folds) and TAR@FAR=1e-3 on held-out
 // identities, plus GCC-vs-true-centre cosines and attention by key quality for AttFC.
 // Each run is a child process; by default two run side by side with one WASM thread each (two
-// single-thread workers beat one 2-thread process on this 2-core machine). Writes bench/results/accuracy.json.
+// single-thread workers beat one 2-thread process on this 2-core machine). Writes bench/results/accuracy.json
+// (accuracy-quick.json with --quick).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -172,7 +173,9 @@ const summary = {
 };
 
 mkdirSync(path.join(root, 'bench', 'results'), { recursive: true });
-writeFileSync(path.join(root, 'bench', 'results', 'accuracy.json'), JSON.stringify(summary, null, 2) + '\n');
+// --quick results never replace the published full-protocol ones
+const resultsFile = path.join('bench', 'results', quick ? 'accuracy-quick.json' : 'accuracy.json');
+writeFileSync(path.join(root, resultsFile), JSON.stringify(summary, null, 2) + '\n');
 
 if (json) {
   console.log(JSON.stringify(summary));
@@ -218,5 +221,5 @@ if (json) {
       ['class centres (synthetic)', 'cos(GCC,TCC)', 'cos(single,TCC)', 'GCC nearest own %', 'single nearest own %', 'attn low-q', 'attn high-q'],
     ),
   );
-  console.log(`total ${(summary.totalSeconds / 60).toFixed(1)} min; load average ${loadBefore.toFixed(1)} at start, ${os.loadavg()[0].toFixed(1)} at end; results in bench/results/accuracy.json`);
+  console.log(`total ${(summary.totalSeconds / 60).toFixed(1)} min; load average ${loadBefore.toFixed(1)} at start, ${os.loadavg()[0].toFixed(1)} at end; results in ${resultsFile}`);
 }

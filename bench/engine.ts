@@ -79,9 +79,12 @@ if (args.includes('--child')) {
       if (dp[`${key}B16StepSeconds`] !== undefined)
         console.log(`  ${label} 112x112 b16 (8 per worker): step ${fmt(dp[`${key}B16StepSeconds`], 2)} s = ${fmt(dp[`${key}B16ImagesPerSecond`], 2)} img/s`);
     }
-    console.log('');
-    console.log('Where the IResNet-18 b8 step goes (tf.profile of one step, ms per kernel, top 10):');
-    for (const r of results) if (r.iresnet18Profile) console.log(`  ${r.name}: ${r.iresnet18Profile}`);
+    const profiled = results.filter((r) => r.iresnet18Profile);
+    if (profiled.length) {
+      console.log('');
+      console.log('Where the IResNet-18 b8 step goes (tf.profile of one step, ms per kernel, top 10):');
+      for (const r of profiled) console.log(`  ${r.name}: ${r.iresnet18Profile}`);
+    }
     console.log('"-" = not measured; "missing kernel" = stock tfjs-wasm cannot run it.');
   }
 }

@@ -5,7 +5,8 @@
 // full FC, Partial FC (r = 0.1, 0.3) and AttFC (DCC 30% of N, and a fixed 65,536), or the error where
 // a configuration fails. Every configuration runs in its own child process (the WASM heap never
 // shrinks and peak RSS is per process), one at a time, each with a timeout.
-// Writes a figure to bench/results/heads.svg and .png unless --plot <path> is given.
+// Writes a figure to bench/results/heads.svg and .png (heads-quick.* with --quick, heads-custom.* with
+// --n or --heads) unless --plot <path> is given.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -71,7 +72,9 @@ function parseOptions() {
     if (!['--json', '--quick'].includes(args[i])) i++;
   }
   const nOption = option('--n');
-  const plot = option('--plot') ?? path.join(path.dirname(self), 'results', 'heads');
+  // Only the full default run replaces the published figure; --quick and partial runs get their own.
+  const partial = args.includes('--quick') || option('--n') !== undefined || option('--heads') !== undefined;
+  const plot = option('--plot') ?? path.join(path.dirname(self), 'results', args.includes('--quick') ? 'heads-quick' : partial ? 'heads-custom' : 'heads');
   return {
     json: args.includes('--json'),
     ns: nOption ? [...new Set(nOption.split(',').map(parseCount))].sort((a, b) => a - b) : args.includes('--quick') ? QUICK_NS : FULL_NS,
