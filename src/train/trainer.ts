@@ -311,6 +311,9 @@ class Trainer {
     let waitBefore = pipeline.stats().waitMs;
     try {
       while (step < totalSteps) {
+        // A prefetched batch resolves as a microtask, so without this the loop would never give the
+        // event loop a turn: Ctrl-C (SIGINT) and worker messages would wait for the pipeline to run dry.
+        await new Promise<void>((r) => setImmediate(r));
         if (this.stopRequested()) {
           interrupted = true;
           break;

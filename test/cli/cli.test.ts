@@ -58,3 +58,34 @@ test('missing data is a clear error; a missing dataset path names the file', () 
   assert.match(m.stderr, /\/nonexistent\/attfc-data/);
   assert.doesNotMatch(m.stderr, /\n\s+at /, 'no stack trace');
 });
+
+test('Ctrl-C during training stops after the current step, writes a checkpoint and exits 130', async () => {
+  const { spawn } = await import('node:child_process');
+  const { tinySynth } = await import('../helpers/tinySynth.js');
+  const data = await tinySynth();
+  const out = mkdtempSync(path.join(os.tmpdir(), 'attfc-sigint-'));
+  const child = spawn(
+    process.execPath,
+    ['bin/attfc.js', 'train', '--data', data, '--output', out, '--backbone', 'mbf', '--width', '0.25', '--input-size', '32',
+      '--embedding-size', '32', '--batch-size', '8', '--queue-size', '16', '--steps', '10000', '--log-every', '1', '--no-export'],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  let signalledAt = -1;
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk: string) => {
+    stderr += chunk;
+    const seen = [...stderr.matchAll(/step (\d+)\/10000/g)].map((m) => Number(m[1]));
+    if (signalledAt < 0 && seen.length && seen[seen.length - 1] >= 3) {
+      signalledAt = seen[seen.length - 1];
+      child.kill('SIGINT');
+    }
+  });
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  assert.equal(code, 130, stderr);
+  const m = /interrupted at step (\d+)/.exec(stderr);
+  assert.ok(m, stderr);
+  // stops within a couple of steps of the signal, not when the prefetched batches run out
+  assert.ok(Number(m[1]) <= signalledAt + 2, `signalled after step ${signalledAt}, stopped at ${m[1]}`);
+  assert.match(stderr, new RegExp(`checkpoint: .*ckpt-0*${m[1]}`));
+});
