@@ -38,7 +38,7 @@ export type { DataPipelineOptions, Batch, PipelineState, PipelineStats } from '.
 // Training.
 export { train } from './train/trainer.js';
 export type { TrainHandle, TrainResult, TrainOptions, StepMetrics, VerifyEvent } from './train/trainer.js';
-export { parseTrainConfig, readConfigFile, TrainConfigSchema, HEADS, BACKBONES } from './train/config.js';
+export { parseTrainConfig, resumedTrainConfig, readConfigFile, TrainConfigSchema, RESUME_MUTABLE_KEYS, HEADS, BACKBONES } from './train/config.js';
 export type { TrainConfig, TrainConfigInput } from './train/config.js';
 export { learningRate } from './train/schedule.js';
 export { Sgd, clipByGlobalNorm } from './train/sgd.js';

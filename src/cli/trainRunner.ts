@@ -1,9 +1,10 @@
 // Runs a training from the CLI: progress view, Ctrl-C handling, and a short report at the end.
 import { train, type TrainResult } from '../train/trainer.js';
-import type { TrainConfig } from '../train/config.js';
+import type { TrainConfig, TrainConfigInput } from '../train/config.js';
 import { createProgressView, formatDuration } from '../train/progress.js';
 
-export async function runTrainingCli(config: TrainConfig | null, resume?: string): Promise<number> {
+/** `config`: the full config of a new run, or with `resume` only the keys to change (or null). */
+export async function runTrainingCli(config: TrainConfig | Partial<TrainConfigInput> | null, resume?: string): Promise<number> {
   const view = createProgressView(process.stderr, config?.logEvery ?? 10);
   const handle = train(config, { resume, log: (l) => view.log(l) });
   handle.on('step', (m) => view.update(m));

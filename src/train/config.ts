@@ -135,3 +135,47 @@ export function readConfigFile(path: string): Record<string, unknown> {
     throw new AttfcError(`config ${path}: ${(e as Error).message.split('\n')[0].replace(/:\s*$/, '')}`);
   }
 }
+
+/**
+ * Keys a resumed run may change: where the data and outputs live, how the work is spread over the
+ * cores, and what is logged, verified, checkpointed and exported. Everything else defines the training
+ * itself (model, head, recipe, schedule length, seed), which an exact resume must keep.
+ */
+export const RESUME_MUTABLE_KEYS = [
+  'data',
+  'output',
+  'parallel',
+  'replicas',
+  'workers',
+  'prefetch',
+  'maxBadShare',
+  'verify',
+  'verifyEvery',
+  'logEvery',
+  'checkpointEvery',
+  'keepCheckpoints',
+  'export',
+] as const satisfies readonly (keyof TrainConfig)[];
+
+/**
+ * The configuration of a resumed run: the checkpoint's, with `overrides` applied where allowed. An
+ * override of any other key that differs from the saved value is refused with one line naming it.
+ */
+export function resumedTrainConfig(saved: unknown, overrides: Partial<TrainConfigInput> | null, source: string): TrainConfig {
+  const base = parseTrainConfig(saved, `${source} config`);
+  if (!overrides) return base;
+  const mutable = new Set<string>(RESUME_MUTABLE_KEYS);
+  const merged: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(overrides)) {
+    if (value === undefined) continue;
+    const current = (base as Record<string, unknown>)[key];
+    if (JSON.stringify(value) === JSON.stringify(current)) continue;
+    if (!mutable.has(key))
+      throw new AttfcError(
+        `--resume continues ${source} with its own configuration: ${key} cannot change (saved ${JSON.stringify(current)}, given ${JSON.stringify(value)}); ` +
+          `a resumed run may change only ${RESUME_MUTABLE_KEYS.join(', ')}`,
+      );
+    merged[key] = value;
+  }
+  return parseTrainConfig(merged, `${source} config with the given overrides`);
+}

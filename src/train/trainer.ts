@@ -16,7 +16,7 @@ import type { Head } from '../heads/types.js';
 import { evaluateBin, formatVerificationLine, type VerificationResult } from '../eval/evaluateBin.js';
 import { readVerificationBin, type VerificationSet } from '../eval/binReader.js';
 import { AttfcError } from '../errors.js';
-import { parseTrainConfig, marginOptions, type TrainConfig, type TrainConfigInput } from './config.js';
+import { parseTrainConfig, resumedTrainConfig, marginOptions, type TrainConfig, type TrainConfigInput } from './config.js';
 import { learningRate } from './schedule.js';
 import { Sgd, clipByGlobalNorm } from './sgd.js';
 import { saveCheckpoint, loadCheckpoint, resolveCheckpoint, type ArrayEntry } from './checkpoint.js';
@@ -80,10 +80,12 @@ export interface TrainHandle extends EventEmitter {
 }
 
 /**
- * Starts training. `config` is validated like the CLI's (one-line errors naming the key); with
- * `options.resume` it may be null: the run continues with the configuration saved in the checkpoint.
+ * Starts training. `config` is validated like the CLI's (one-line errors naming the key). With
+ * `options.resume` the run continues with the configuration saved in the checkpoint; `config` may then
+ * be null or hold only keys to change, which must be among RESUME_MUTABLE_KEYS (others are refused
+ * unless equal to the saved value).
  */
-export function train(config: TrainConfigInput | null, options: TrainOptions = {}): TrainHandle {
+export function train(config: TrainConfigInput | Partial<TrainConfigInput> | null, options: TrainOptions = {}): TrainHandle {
   const emitter = new EventEmitter() as TrainHandle & { done: Promise<TrainResult> };
   let stopRequested = false;
   (emitter as { stop: () => void }).stop = () => {
@@ -118,7 +120,7 @@ class Trainer {
   private config!: TrainConfig;
 
   constructor(
-    private readonly raw: TrainConfigInput | null,
+    private readonly raw: Partial<TrainConfigInput> | null,
     private readonly options: TrainOptions,
     private readonly events: EventEmitter,
     private readonly log: (line: string) => void,
@@ -131,8 +133,15 @@ class Trainer {
     if (this.options.resume) {
       resumedFrom = resolveCheckpoint(this.options.resume);
       resumed = loadCheckpoint(resumedFrom);
-      // The run continues with the configuration it was started with.
-      this.config = parseTrainConfig(resumed.json.config, `${resumedFrom}/checkpoint.json config`);
+      // The run continues with the configuration it was started with; `raw` may change only the keys
+      // that do not alter the training (RESUME_MUTABLE_KEYS). Outputs go to the checkpoint's run folder
+      // unless `output` is given, so a moved or copied run keeps writing next to its checkpoints.
+      const runDir = path.basename(path.dirname(resumedFrom)) === 'checkpoints' ? path.dirname(path.dirname(resumedFrom)) : undefined;
+      this.config = resumedTrainConfig(
+        runDir && this.raw?.output === undefined ? { ...(resumed.json.config as object), output: runDir } : resumed.json.config,
+        this.raw,
+        resumedFrom,
+      );
     } else {
       this.config = parseTrainConfig(this.raw ?? {});
     }

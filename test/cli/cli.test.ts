@@ -89,3 +89,14 @@ test('Ctrl-C during training stops after the current step, writes a checkpoint a
   assert.ok(Number(m[1]) <= signalledAt + 2, `signalled after step ${signalledAt}, stopped at ${m[1]}`);
   assert.match(stderr, new RegExp(`checkpoint: .*ckpt-0*${m[1]}`));
 });
+
+test('attfc train --resume refuses a flag that would change the training, in one line naming it', async () => {
+  const { train } = await import('../../src/train/trainer.js');
+  const { tinySynth, tinyTrainConfig } = await import('../helpers/tinySynth.js');
+  const out = mkdtempSync(path.join(os.tmpdir(), 'attfc-resume-cli-'));
+  await train({ ...tinyTrainConfig(await tinySynth(), out), steps: 1, export: false }, { log: () => undefined }).done;
+  const r = attfc('train', '--resume', out, '--batch-size', '16');
+  assert.equal(r.status, 1);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.match(r.stderr, /batchSize cannot change \(saved 8, given 16\); a resumed run may change only data, output, parallel/);
+});

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseTrainConfig, readConfigFile, marginOptions } from '../../src/train/config.js';
+import { parseTrainConfig, readConfigFile, marginOptions, resumedTrainConfig, RESUME_MUTABLE_KEYS, TrainConfigSchema } from '../../src/train/config.js';
 import { learningRate } from '../../src/train/schedule.js';
 import { AttfcError } from '../../src/errors.js';
 
@@ -60,4 +60,25 @@ test('cosine schedule per iteration, linear warm-up, polynomial alternative', ()
   assert.equal(learningRate(10, w), 0.1);
   const p = { ...o, schedule: 'poly' as const };
   assert.ok(Math.abs(learningRate(50, p) - 0.1 * 0.25) < 1e-12);
+});
+
+test('resume: the saved config, with only operational keys changeable and the rest refused by name', () => {
+  const saved = parseTrainConfig({ data: 'a', lr: 0.05, batchSize: 64, steps: 100 });
+  assert.deepEqual(resumedTrainConfig(saved, null, 'ckpt'), saved);
+  const r = resumedTrainConfig(saved, { data: 'moved/a', parallel: 'threads', logEvery: 1, verify: ['lfw.bin'], lr: 0.05, batchSize: 64 }, 'ckpt');
+  assert.equal(r.data, 'moved/a');
+  assert.equal(r.parallel, 'threads');
+  assert.equal(r.logEvery, 1);
+  assert.deepEqual(r.verify, ['lfw.bin']);
+  assert.equal(r.lr, 0.05);
+  assert.throws(
+    () => resumedTrainConfig(saved, { lr: 0.5 }, 'runs/x/checkpoints/ckpt-000000010'),
+    (e: unknown) =>
+      e instanceof AttfcError &&
+      e.message.startsWith('--resume continues runs/x/checkpoints/ckpt-000000010 with its own configuration: lr cannot change (saved 0.05, given 0.5)') &&
+      !e.message.includes('\n'),
+  );
+  assert.throws(() => resumedTrainConfig(saved, { steps: 200 }, 'c'), /steps cannot change \(saved 100, given 200\)/);
+  assert.throws(() => resumedTrainConfig(saved, { logEvery: 0 }, 'c'), /logEvery = 0: expected/);
+  for (const k of RESUME_MUTABLE_KEYS) assert.ok(k in TrainConfigSchema.shape, `${k} is a config key`);
 });

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { mkdtempSync, readFileSync, existsSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, existsSync, readdirSync, cpSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setupEngine } from '../helpers/engine.js';
@@ -98,4 +98,20 @@ test('errors before training starts: too few images for a batch; more heap than 
     train({ ...base(tmp()), backbone: 'r50', widthMultiplier: 1, inputSize: 112, embeddingSize: 512, batchSize: 96, head: 'fc', steps: 1 }, quiet).done,
     /needs about [\d.]+ GiB of WASM heap but at most 4\.00 GiB exists .*reduce --batch-size \(now 96\)/,
   );
+});
+
+test('resume: a copied run keeps writing next to its checkpoints; operational keys may change, the recipe may not', async () => {
+  const out = tmp();
+  await train({ ...base(out), steps: 4, checkpointEvery: 2, export: false }, quiet).done;
+  const copy = path.join(tmp(), 'moved-run');
+  cpSync(out, copy, { recursive: true });
+  const originalLast = statSync(path.join(out, 'checkpoints', 'ckpt-000000004', 'checkpoint.json')).mtimeMs;
+  const from = path.join(copy, 'checkpoints', 'ckpt-000000002');
+  await assert.rejects(train({ lr: 0.5 }, { ...quiet, resume: from }).done, /lr cannot change \(saved 0\.05, given 0\.5\)/);
+  const r = await train({ logEvery: 2, keepCheckpoints: 5 }, { ...quiet, resume: from }).done;
+  assert.equal(r.steps, 4);
+  assert.equal(r.stepsThisRun, 2);
+  assert.equal(path.resolve(r.output), path.resolve(copy));
+  assert.equal(statSync(path.join(out, 'checkpoints', 'ckpt-000000004', 'checkpoint.json')).mtimeMs, originalLast, 'the original run is untouched');
+  assert.ok(statSync(path.join(copy, 'checkpoints', 'ckpt-000000004', 'checkpoint.json')).mtimeMs > originalLast);
 });

@@ -61,8 +61,8 @@ function asNumber(v: string): number | string {
   return v.trim() !== '' && Number.isFinite(n) ? n : v;
 }
 
-/** Merges defaults <- config file <- flags given on the command line, then validates. */
-export function resolveTrainConfig(cmd: Command): TrainConfig {
+/** The keys set by the config file and by flags given on the command line (flags win); no defaults. */
+function givenConfig(cmd: Command): Record<string, unknown> {
   const o = cmd.opts() as Record<string, unknown>;
   const raw: Record<string, unknown> = o.config ? readConfigFile(String(o.config)) : {};
   for (const f of FLAGS) {
@@ -71,6 +71,13 @@ export function resolveTrainConfig(cmd: Command): TrainConfig {
     const v = o[name];
     raw[f.key] = f.kind === 'number' ? asNumber(String(v)) : v;
   }
+  return raw;
+}
+
+/** Merges defaults <- config file <- flags given on the command line, then validates. */
+export function resolveTrainConfig(cmd: Command): TrainConfig {
+  const o = cmd.opts() as Record<string, unknown>;
+  const raw = givenConfig(cmd);
   if (raw.data === undefined) throw new AttfcError('train: no training data: pass --data <path> or set "data" in --config (try `attfc synth` for a synthetic set)');
   return parseTrainConfig(raw, o.config ? `config ${o.config}` : 'train');
 }
@@ -81,7 +88,7 @@ export function registerTrainCommand(program: Command): void {
     .description('train a face-recognition backbone with the AttFC head (or a full-FC / Partial-FC / DCQ-style baseline)')
     .option('--config <file>', 'JSON or YAML config; flags given on the command line override it')
     .option('--print-config', 'print the resolved config as JSON and exit')
-    .option('--resume <dir>', 'continue exactly from a checkpoint (a ckpt-* folder or a run folder: its newest checkpoint)');
+    .option('--resume <dir>', 'continue exactly from a checkpoint (a ckpt-* folder or a run folder: its newest checkpoint) with its saved config; flags may change only data, output, parallel, replicas, workers, prefetch, max-bad-share, verify, verify-every, log-every, checkpoint-every, keep-checkpoints, export');
   for (const f of FLAGS) {
     const opt = new Option(f.flag, f.help);
     if (f.choices) opt.choices([...f.choices]);
@@ -95,13 +102,21 @@ Examples:
   attfc train --data data/synth --backbone mbf --input-size 56 --batch-size 64 --steps 2000 --verify data/synth/synth_val.bin
   attfc train --data /data/ms1m-retinaface-t1 --backbone r50 --batch-size 64 --verify /data/ms1m-retinaface-t1/lfw.bin
   attfc train --resume runs/train            # continue the newest checkpoint exactly
+  attfc train --resume runs/train --parallel threads --verify lfw.bin   # may change data/output paths, engine, logging
 Outputs in --output: config.json, environment.json, metrics.jsonl, checkpoints/ckpt-<step>/, model/ (model.json + weights).`,
   );
   cmd.action(async () => {
     const o = cmd.opts() as { printConfig?: boolean; resume?: string };
-    const config = o.resume && !cmd.getOptionValueSource('data') ? null : resolveTrainConfig(cmd);
+    if (o.resume) {
+      if (o.printConfig) throw new AttfcError('--print-config with --resume: the resumed run uses the checkpoint config; see <run>/config.json');
+      // Only what the user gave: the trainer applies it to the checkpoint's config where a resume allows.
+      const given = givenConfig(cmd);
+      const { runTrainingCli } = await import('../trainRunner.js');
+      process.exitCode = await runTrainingCli(Object.keys(given).length ? given : null, o.resume);
+      return;
+    }
+    const config = resolveTrainConfig(cmd);
     if (o.printConfig) {
-      if (!config) throw new AttfcError('--print-config with --resume: the resumed run uses the checkpoint config; see <run>/config.json');
       process.stdout.write(JSON.stringify(config, null, 2) + '\n');
       return;
     }
