@@ -15,6 +15,8 @@ export interface HeapEstimate {
   head: number;
   total: number;
   limit: number;
+  /** Heap bytes as a function of the rows per replica, to find the largest batch that fits. */
+  scaling: { queryFixed: number; queryPerRow: number; keyFixed: number; keyPerRow: number };
 }
 
 /** Peak tensor bytes of a forward (+ backward) on a throwaway copy of the backbone at batches 1 and 2. */
@@ -63,7 +65,27 @@ export async function estimateTrainingHeap(a: {
   const keyForward = HEAP_OVERHEAD * (k.fixed + k.perImage * a.keyImages);
   // The key forward runs before the query forward and is freed, so the peak is the larger of the two.
   const total = parameters + Math.max(activations, keyForward) + a.headBytes;
-  return { parameters, activations, keyForward, head: a.headBytes, total, limit: WASM_HEAP_MAX_BYTES };
+  const keysPerRow = a.batchSize > 0 ? a.keyImages / a.batchSize : 0;
+  const scaling = {
+    queryFixed: HEAP_OVERHEAD * q.fixed,
+    queryPerRow: HEAP_OVERHEAD * q.perImage,
+    keyFixed: HEAP_OVERHEAD * k.fixed,
+    keyPerRow: HEAP_OVERHEAD * k.perImage * keysPerRow,
+  };
+  return { parameters, activations, keyForward, head: a.headBytes, total, limit: WASM_HEAP_MAX_BYTES, scaling };
+}
+
+/**
+ * The most rows per replica whose estimate stays within `share` of the heap, keeping the parameters and
+ * `headBytes` as they are (the head shrinks with the batch, so this errs on the small side); 0 if none.
+ */
+export function largestFittingRows(e: HeapEstimate, headBytes: number, share = 0.95): number {
+  const room = share * e.limit - e.parameters - headBytes;
+  const { queryFixed, queryPerRow, keyFixed, keyPerRow } = e.scaling;
+  let rows = Infinity;
+  if (queryPerRow > 0) rows = Math.min(rows, (room - queryFixed) / queryPerRow);
+  if (keyPerRow > 0) rows = Math.min(rows, (room - keyFixed) / keyPerRow);
+  return Number.isFinite(rows) ? Math.max(0, Math.floor(rows)) : 0;
 }
 
 export function describeHeapEstimate(e: HeapEstimate): string {

@@ -20,7 +20,7 @@ import { parseTrainConfig, resumedTrainConfig, marginOptions, type TrainConfig, 
 import { learningRate } from './schedule.js';
 import { Sgd, clipByGlobalNorm } from './sgd.js';
 import { saveCheckpoint, loadCheckpoint, resolveCheckpoint, type ArrayEntry } from './checkpoint.js';
-import { estimateTrainingHeap, describeHeapEstimate } from './memoryEstimate.js';
+import { estimateTrainingHeap, describeHeapEstimate, largestFittingRows } from './memoryEstimate.js';
 import { ReplicaGroup } from './dataParallel/replicaGroup.js';
 import { splitRows } from './dataParallel/shared.js';
 
@@ -196,9 +196,17 @@ class Trainer {
       this.log(`attfc: estimated WASM heap: ${describeHeapEstimate(est)}`);
       if (est.total > est.limit * 0.95) {
         fq.dispose();
+        // AttFC's device budget is optional; only its per-step temporaries must fit
+        const requiredHead = c.head === 'attfc' ? estimateDeviceBytes(queueSize, c.embeddingSize, c.batchSize, DEFAULT_CHUNK_SLOTS, 0) : headHeap;
+        const rows = largestFittingRows(est, requiredHead);
+        const minRows = replicas > 1 ? 2 : 1;
+        const fits =
+          rows >= minRows
+            ? `the largest batch that fits is about ${rows * replicas}${replicas > 1 ? ` (${rows} rows on each of ${replicas} replicas)` : ''}`
+            : 'no batch fits at this input size and width';
         throw new AttfcError(
           `this configuration needs about ${formatBytes(est.total)} of WASM heap but at most ${formatBytes(est.limit)} exists ` +
-            `(${describeHeapEstimate(est)}): reduce --batch-size (now ${c.batchSize}${replicas > 1 ? `, ${localBatch} rows on this replica` : ''}), --input-size (${c.inputSize}) or --width, ` +
+            `(${describeHeapEstimate(est)}); ${fits}: reduce --batch-size (now ${c.batchSize}${replicas > 1 ? `, ${localBatch} rows on this replica` : ''}), --input-size (${c.inputSize}) or --width, ` +
             `or use a smaller backbone`,
         );
       }
