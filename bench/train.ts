@@ -117,6 +117,6 @@ if (json) {
     `steps = warm-up + measured (s/step is the mean of the measured ones, range the fastest and slowest); ${IDENTITIES} synthetic identities. AttFC pays for the class encoder's ` +
       `(K-1)*B extra forward images (no backward): "total img/s" includes them, "query img/s" counts training samples only.`,
   );
-  console.log('engine: "data-parallel Rx1" = the default, one single-thread WASM replica per core, each on its share of the batch; "threads 1xT" = one WASM instance with a thread per core (--parallel threads). Peak heap is rank 0\'s (it also holds the head).');
+  console.log('engine: "data-parallel Rx1" = the default, one single-thread WASM replica per core, each on its share of the batch; "threads 1xT" = one WASM instance with a thread per core (--parallel threads). Peak heap is the fullest replica\'s (each has its own 4 GiB heap; rank 0 also holds the head).');
   console.log(`load average ${loadBefore.toFixed(1)} at start, ${os.loadavg()[0].toFixed(1)} at end (other jobs on the machine slow every number)`);
 }

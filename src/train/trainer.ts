@@ -33,6 +33,7 @@ export interface StepMetrics {
   gradNorm: number;
   samplesPerSec: number;
   dataWaitShare: number;
+  /** WASM heap size (its high-water mark); with data-parallel replicas, the largest of their heaps. */
   heapBytes: number;
   etaSec: number;
   head: Record<string, number>;
@@ -391,7 +392,8 @@ class Trainer {
           gradNorm: clipped.norm,
           samplesPerSec: sps,
           dataWaitShare: Math.min(1, (stats.waitMs - waitBefore) / Math.max(1, now - windowStart)),
-          heapBytes: wasmHeapBytes(),
+          // every replica has its own heap; report the fullest (usually rank 0, which also holds the head)
+          heapBytes: Math.max(wasmHeapBytes(), group?.largestWorkerHeapBytes() ?? 0),
           etaSec: ((totalSteps - step) * c.batchSize) / Math.max(sps, 1e-9),
           head: head.diagnostics(),
         };

@@ -13,7 +13,7 @@ import { tinySynth, tinyTrainConfig } from '../helpers/tinySynth.js';
 import { assertNewestCheckpointsMatch } from '../helpers/checkpoints.js';
 import { createBackbone } from '../../src/backbones/index.js';
 import { ReplicaGroup } from '../../src/train/dataParallel/replicaGroup.js';
-import { splitRows } from '../../src/train/dataParallel/shared.js';
+import { splitRows, allocateShared, Control } from '../../src/train/dataParallel/shared.js';
 import { train } from '../../src/train/trainer.js';
 import type { TrainConfigInput } from '../../src/train/config.js';
 
@@ -112,4 +112,15 @@ test('train() with parallel "data": runs, records the mode, leaks no tensors, an
 
 test('parallel "data" refuses a batch too small for its replicas, naming the numbers', async () => {
   await assert.rejects(train({ ...base(tmp()), batchSize: 2, queueSize: 4, steps: 1 }, quiet).done, /batchSize >= 4 \(2 rows per replica/);
+});
+
+test('the control block reports the fullest worker heap, rounded up to KiB', () => {
+  const buffers = allocateShared({ replicas: 3, batchSize: 6, imageFloats: 12, keysPerSample: 0, embeddingSize: 4, trainableFloats: 8, parameterFloats: 8 });
+  const main = new Control(buffers);
+  assert.equal(main.largestWorkerHeapBytes(), 0);
+  new Control(buffers).reportHeap(1, 300 * 1024 * 1024 + 1);
+  new Control(buffers).reportHeap(2, 3.9 * 1024 ** 3);
+  assert.equal(main.largestWorkerHeapBytes(), Math.ceil((3.9 * 1024 ** 3) / 1024) * 1024);
+  new Control(buffers).reportHeap(2, 1024);
+  assert.equal(main.largestWorkerHeapBytes(), (300 * 1024 + 1) * 1024);
 });

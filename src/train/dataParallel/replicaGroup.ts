@@ -173,6 +173,11 @@ export class ReplicaGroup {
     });
   }
 
+  /** The largest WASM heap among the workers (each has its own), as of their last finished step. */
+  largestWorkerHeapBytes(): number {
+    return this.control.largestWorkerHeapBytes();
+  }
+
   /** After the optimizer step: f_q's values (parameters and running statistics) to every worker. */
   broadcastParameters(): void {
     writeVariables(this.o.fq.variables().map((v) => v.variable), this.shared.parameters);

@@ -6,7 +6,7 @@
 // EMA as rank 0's, so the two stay bit-identical without being sent each step.
 import * as tf from '@tensorflow/tfjs-core';
 import { workerData } from 'node:worker_threads';
-import { initEngine } from '../../engine/index.js';
+import { initEngine, wasmHeapBytes } from '../../engine/index.js';
 import { heapView } from '../../engine/heapView.js';
 import { createBackbone, type BackboneOptions } from '../../backbones/index.js';
 import { ClassEncoder } from '../../heads/attfc/classEncoder.js';
@@ -71,6 +71,7 @@ async function main(d: ReplicaWorkerData): Promise<void> {
       }, trainable);
       writeVariables(trainable.map((v) => grads[v.name]), gradients);
       tf.dispose([value, x, ...Object.values(grads)]);
+      control.reportHeap(rank, wasmHeapBytes());
       control.passPhase(rank, Phase.Gradients);
     };
 

@@ -23,11 +23,13 @@ export const enum Phase {
 }
 const PHASES = 4;
 const RING = 8;
-// ctrl layout: [0] command sequence, [1] error flag, [2..2+RING) command ring, then PHASES counters per worker
+// ctrl layout: [0] command sequence, [1] error flag, [2..2+RING) command ring, then PHASES counters per
+// worker, then each worker's WASM heap size in KiB (its own 4 GiB heap, reported after every step)
 const SEQ = 0;
 const ERROR = 1;
 const RING_AT = 2;
 const COUNTERS_AT = RING_AT + RING;
+const heapAt = (replicas: number) => COUNTERS_AT + PHASES * replicas;
 const ERROR_TEXT_BYTES = 4096;
 
 /** Rows [start, end) of the batch each rank computes. */
@@ -66,7 +68,7 @@ export function allocateShared(layout: SharedLayout): SharedBuffers {
   const { replicas: R, batchSize: B, imageFloats, keysPerSample: k, embeddingSize: D } = layout;
   return {
     layout,
-    ctrl: new SharedArrayBuffer((COUNTERS_AT + PHASES * R) * 4),
+    ctrl: new SharedArrayBuffer((heapAt(R) + R) * 4),
     errorText: new SharedArrayBuffer(ERROR_TEXT_BYTES),
     queries: floats(B * imageFloats),
     keys: floats(B * k * imageFloats),
@@ -111,10 +113,24 @@ const OTHER_ERROR = 2;
 export class Control {
   private readonly ctrl: Int32Array;
   private readonly text: Uint8Array;
+  private readonly heapKiBAt: number;
 
-  constructor(buffers: Pick<SharedBuffers, 'ctrl' | 'errorText'>) {
+  constructor(buffers: Pick<SharedBuffers, 'ctrl' | 'errorText' | 'layout'>) {
     this.ctrl = new Int32Array(buffers.ctrl);
     this.text = new Uint8Array(buffers.errorText);
+    this.heapKiBAt = heapAt(buffers.layout.replicas);
+  }
+
+  /** The largest WASM heap any worker has reported (bytes; 0 before the first report). */
+  largestWorkerHeapBytes(): number {
+    let kib = 0;
+    for (let i = this.heapKiBAt; i < this.ctrl.length; i++) kib = Math.max(kib, Atomics.load(this.ctrl, i));
+    return kib * 1024;
+  }
+
+  /** Worker side: records this worker's WASM heap size (a 4 GiB heap in KiB fits an Int32). */
+  reportHeap(rank: number, bytes: number): void {
+    Atomics.store(this.ctrl, this.heapKiBAt + rank, Math.ceil(bytes / 1024));
   }
 
   // --- main side -------------------------------------------------------------------------------
@@ -173,6 +189,6 @@ export class Control {
       this.text[bytes.length + 1] = 0;
       Atomics.store(this.ctrl, ERROR, rank);
     }
-    for (let i = COUNTERS_AT; i < this.ctrl.length; i++) Atomics.notify(this.ctrl, i);
+    for (let i = COUNTERS_AT; i < this.heapKiBAt; i++) Atomics.notify(this.ctrl, i);
   }
 }
