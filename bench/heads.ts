@@ -73,8 +73,8 @@ function parseOptions() {
   }
   const nOption = option('--n');
   // Only the full default run replaces the published figure; --quick and partial runs get their own.
-  const partial = args.includes('--quick') || option('--n') !== undefined || option('--heads') !== undefined;
-  const plot = option('--plot') ?? path.join(path.dirname(self), 'results', args.includes('--quick') ? 'heads-quick' : partial ? 'heads-custom' : 'heads');
+  const figure = args.includes('--quick') ? 'heads-quick' : nOption !== undefined || option('--heads') !== undefined ? 'heads-custom' : 'heads';
+  const plot = option('--plot') ?? path.join(path.dirname(self), 'results', figure);
   return {
     json: args.includes('--json'),
     ns: nOption ? [...new Set(nOption.split(',').map(parseCount))].sort((a, b) => a - b) : args.includes('--quick') ? QUICK_NS : FULL_NS,

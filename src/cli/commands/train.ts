@@ -1,6 +1,6 @@
 // `attfc train`: flags and/or a JSON/YAML config file -> validated config -> training with progress.
 import { Command, Option } from 'commander';
-import { readConfigFile, parseTrainConfig, BACKBONES, HEADS, type TrainConfig } from '../../train/config.js';
+import { readConfigFile, parseTrainConfig, BACKBONES, HEADS, RESUME_MUTABLE_KEYS, type TrainConfig } from '../../train/config.js';
 import { AttfcError } from '../../errors.js';
 
 /** CLI flag -> config key, with help text; numbers stay strings when malformed so the schema names them. */
@@ -82,13 +82,18 @@ export function resolveTrainConfig(cmd: Command): TrainConfig {
   return parseTrainConfig(raw, o.config ? `config ${o.config}` : 'train');
 }
 
+/** The flags of the keys a resume may change, for --help (from RESUME_MUTABLE_KEYS, so they cannot drift). */
+function resumableFlags(): string {
+  return RESUME_MUTABLE_KEYS.map((k) => FLAGS.find((f) => f.key === k)?.flag.split(' ')[0] ?? k).join(', ');
+}
+
 export function registerTrainCommand(program: Command): void {
   const cmd = program
     .command('train')
     .description('train a face-recognition backbone with the AttFC head (or a full-FC / Partial-FC / DCQ-style baseline)')
     .option('--config <file>', 'JSON or YAML config; flags given on the command line override it')
     .option('--print-config', 'print the resolved config as JSON and exit')
-    .option('--resume <dir>', 'continue exactly from a checkpoint (a ckpt-* folder or a run folder: its newest checkpoint) with its saved config; flags may change only data, output, parallel, replicas, workers, prefetch, max-bad-share, verify, verify-every, log-every, checkpoint-every, keep-checkpoints, export');
+    .option('--resume <dir>', `continue exactly from a checkpoint (a ckpt-* folder or a run folder: its newest checkpoint) with its saved config; flags may change only ${resumableFlags()}`);
   for (const f of FLAGS) {
     const opt = new Option(f.flag, f.help);
     if (f.choices) opt.choices([...f.choices]);
@@ -107,15 +112,10 @@ Outputs in --output: config.json, environment.json, metrics.jsonl, checkpoints/c
   );
   cmd.action(async () => {
     const o = cmd.opts() as { printConfig?: boolean; resume?: string };
-    if (o.resume) {
-      if (o.printConfig) throw new AttfcError('--print-config with --resume: the resumed run uses the checkpoint config; see <run>/config.json');
-      // Only what the user gave: the trainer applies it to the checkpoint's config where a resume allows.
-      const given = givenConfig(cmd);
-      const { runTrainingCli } = await import('../trainRunner.js');
-      process.exitCode = await runTrainingCli(Object.keys(given).length ? given : null, o.resume);
-      return;
-    }
-    const config = resolveTrainConfig(cmd);
+    if (o.resume && o.printConfig) throw new AttfcError('--print-config with --resume: the resumed run uses the checkpoint config; see <run>/config.json');
+    // With --resume only what the user gave: the trainer applies it to the checkpoint's config where a resume allows.
+    const given = o.resume ? givenConfig(cmd) : undefined;
+    const config = given ? (Object.keys(given).length ? given : null) : resolveTrainConfig(cmd);
     if (o.printConfig) {
       process.stdout.write(JSON.stringify(config, null, 2) + '\n');
       return;
