@@ -1,7 +1,7 @@
 // The attfc command line. Each command lives in its own module under src/cli/commands.
 import { Command, Option } from 'commander';
 import { createRequire } from 'node:module';
-import { BACKEND_NAMES, shutdownEngine } from '../engine/index.js';
+import { BACKEND_NAMES, DEVICE_NAMES, shutdownEngine } from '../engine/index.js';
 import { isUserError } from '../errors.js';
 import { commandModules } from './commands/index.js';
 
@@ -11,14 +11,20 @@ export function buildProgram(): Command {
   const program = new Command('attfc')
     .description(pkg.description)
     .version(pkg.version)
-    .addOption(new Option('--backend <name>', 'compute backend (env ATTFC_BACKEND)').choices([...BACKEND_NAMES]).default('auto'))
-    .option('--threads <n>', 'WASM threads (env ATTFC_THREADS; default: all cores)')
+    .addOption(
+      new Option('--backend <name>', 'compute backend; auto tries tensorflow (tfjs-node), torch (libtorch addon, if built), wasm, cpu (env ATTFC_BACKEND)')
+        .choices([...BACKEND_NAMES])
+        .default('auto'),
+    )
+    .option('--threads <n>', 'WASM threads or libtorch intra-op threads (env ATTFC_THREADS; default: all cores)')
+    .addOption(new Option('--device <name>', 'backend torch: cpu, or cuda when libtorch has CUDA (env ATTFC_DEVICE; default: cuda if a GPU is visible)').choices([...DEVICE_NAMES]))
     .showHelpAfterError('(run with --help for usage)')
     .hook('preAction', (cmd) => {
       // Commands call initEngine(), which reads these; explicit flags win over the environment.
-      const o = cmd.optsWithGlobals() as { backend?: string; threads?: string };
+      const o = cmd.optsWithGlobals() as { backend?: string; threads?: string; device?: string };
       if (o.backend && o.backend !== 'auto') process.env.ATTFC_BACKEND = o.backend;
       if (o.threads) process.env.ATTFC_THREADS = String(o.threads);
+      if (o.device) process.env.ATTFC_DEVICE = o.device;
     });
   for (const register of commandModules) register(program);
   return program;

@@ -4,6 +4,7 @@
 // seconds per step and ~1 GiB of extra heap. The closed form needs only x-hat, 1/std and gamma.
 import * as tf from '@tensorflow/tfjs-core';
 import { heapView } from './heapView.js';
+import { ATTFC_BATCH_NORM_TRAIN, ATTFC_BATCH_NORM_TRAIN_GRAD } from './torch/kernels/index.js';
 
 export interface BatchStats {
   /** Batch mean per channel. */
@@ -38,7 +39,8 @@ function jsBackend(): boolean {
 /**
  * y = gamma * (x - mean) / sqrt(var + eps) + beta with batch statistics over every axis but the last.
  * `onStats` receives the batch statistics (e.g. to update running averages); they are disposed after.
- * `impl` forces the fused-JS or the tensor-op implementation (default: fused on wasm/cpu).
+ * `impl` forces the fused-JS or the tensor-op implementation (default: fused on wasm/cpu, ATen's
+ * native batch norm on torch, tensor ops elsewhere).
  */
 export function batchNormTrain<T extends tf.Tensor>(
   x: T,
@@ -48,8 +50,32 @@ export function batchNormTrain<T extends tf.Tensor>(
   onStats?: (s: BatchStats) => void,
   impl: 'auto' | 'fused' | 'ops' = 'auto',
 ): T {
+  if (impl === 'auto' && tf.getBackend() === 'torch') return bnTorch(x, gamma, beta, eps, onStats) as T;
   const fused = impl === 'fused' || (impl === 'auto' && jsBackend());
   return (fused ? bnFused : bnOps)(x, gamma, beta, eps, onStats) as T;
+}
+
+/** One ATen kernel each way (native_batch_norm and its backward), on channels-last memory. */
+function bnTorch(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number, onStats?: (s: BatchStats) => void): tf.Tensor {
+  const count = x.size / x.shape[x.rank - 1];
+  const f = tf.customGrad((xIn, g, b, save) => {
+    const [y, mean, invstd] = tf.engine().runKernel(ATTFC_BATCH_NORM_TRAIN, { x: xIn as tf.Tensor, gamma: g as tf.Tensor, beta: b as tf.Tensor }, { eps }) as tf.Tensor[];
+    // var = 1/invstd^2 - eps, in float64 on the host: C values
+    if (onStats) {
+      const inv = invstd.dataSync();
+      const variance = Float32Array.from(inv, (v) => 1 / (v * v) - eps);
+      tf.tidy(() => onStats({ mean: mean as tf.Tensor1D, variance: tf.tensor1d(variance), count }));
+    }
+    (save as tf.GradSaveFunc)([xIn as tf.Tensor, g as tf.Tensor, mean, invstd]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const [xs, gs, m, is] = saved;
+        return tf.engine().runKernel(ATTFC_BATCH_NORM_TRAIN_GRAD, { dy: dy as tf.Tensor, x: xs, gamma: gs, mean: m, invstd: is }, { eps }) as tf.Tensor[];
+      },
+    };
+  });
+  return f(x, gamma, beta);
 }
 
 /**

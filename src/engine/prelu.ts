@@ -2,10 +2,12 @@
 // tfjs' own gradient runs Greater, two Selects, a Multiply and a leading-axes Sum (which transposes).
 import * as tf from '@tensorflow/tfjs-core';
 import { heapView } from './heapView.js';
+import { ATTFC_PRELU_GRAD } from './torch/kernels/index.js';
 
 /** y = x > 0 ? x : alpha * x, alpha per channel (last axis). */
 export function prelu<T extends tf.Tensor>(x: T, alpha: tf.Tensor): T {
   const b = tf.getBackend();
+  if (b === 'torch' && alpha.size === x.shape[x.rank - 1]) return preluTorch(x, alpha);
   if (b !== 'wasm' && b !== 'cpu') return tf.prelu(x, alpha) as T;
   const c = x.shape[x.rank - 1];
   if (alpha.size !== c) return tf.prelu(x, alpha) as T;
@@ -30,6 +32,21 @@ export function prelu<T extends tf.Tensor>(x: T, alpha: tf.Tensor): T {
             }
           }
         return [tf.tensor(dx, saved[0].shape), tf.tensor(Float32Array.from(da), saved[1].shape)];
+      },
+    };
+  });
+  return f(x, alpha) as T;
+}
+
+/** On torch: ATen's prelu_backward gives dx and dalpha in one kernel. */
+function preluTorch<T extends tf.Tensor>(x: T, alpha: tf.Tensor): T {
+  const f = tf.customGrad((xIn, aIn, save) => {
+    (save as tf.GradSaveFunc)([xIn as tf.Tensor, aIn as tf.Tensor]);
+    return {
+      value: tf.prelu(xIn as tf.Tensor, aIn as tf.Tensor),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const [dx, da] = tf.engine().runKernel(ATTFC_PRELU_GRAD, { dy: dy as tf.Tensor, x: saved[0], alpha: tf.reshape(saved[1], [-1]) }, {}) as tf.Tensor[];
+        return [dx, tf.reshape(da, saved[1].shape)];
       },
     };
   });

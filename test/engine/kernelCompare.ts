@@ -1,5 +1,5 @@
-// Runs the same computation on the wasm backend (with the kernel pack) and on the cpu backend and
-// returns both results, so each registered kernel is checked numerically against tfjs' reference.
+// Runs the same computation on a backend under test (wasm with the kernel pack, or torch) and on the cpu
+// backend and returns both results, so each kernel is checked numerically against tfjs' reference.
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../../src/util/rng.js';
 
@@ -10,18 +10,30 @@ export function randomArray(n: number, seed: number, scale = 1): Float32Array {
   return a;
 }
 
+/** Kernel names the backend under test has run in onBackends (for coverage checks). */
+export const kernelsRun = new Set<string>();
+
 /** fn builds tensors from plain arrays and returns tensors; results are read back as arrays. */
-export async function onBoth(fn: () => tf.Tensor | tf.Tensor[]): Promise<{ wasm: Float32Array[]; cpu: Float32Array[] }> {
-  const runOn = async (name: string) => {
-    await tf.setBackend(name);
-    return tf.tidy(() => {
-      const out = fn();
-      return (Array.isArray(out) ? out : [out]).map((t) => t.dataSync().slice() as Float32Array);
-    });
+export async function onBackends(fn: () => tf.Tensor | tf.Tensor[], target: string): Promise<{ target: Float32Array[]; cpu: Float32Array[] }> {
+  const read = () => {
+    const out = fn();
+    return (Array.isArray(out) ? out : [out]).map((t) => Float32Array.from(t.dataSync() as ArrayLike<number>));
   };
-  const cpu = await runOn('cpu');
-  const wasm = await runOn('wasm');
-  return { wasm, cpu };
+  await tf.setBackend('cpu');
+  const cpu = tf.tidy(read);
+  await tf.setBackend(target);
+  let result: Float32Array[] = [];
+  const info = await tf.profile(() => {
+    result = tf.tidy(read);
+  });
+  for (const name of info.kernelNames) kernelsRun.add(name);
+  return { target: result, cpu };
+}
+
+/** onBackends with the wasm backend (the kernel pack's tests). */
+export async function onBoth(fn: () => tf.Tensor | tf.Tensor[]): Promise<{ wasm: Float32Array[]; cpu: Float32Array[] }> {
+  const r = await onBackends(fn, 'wasm');
+  return { wasm: r.target, cpu: r.cpu };
 }
 
 /** Largest |a-b| relative to max(1, |b|) over all elements. */

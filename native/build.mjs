@@ -1,0 +1,96 @@
+#!/usr/bin/env node
+// Builds the optional libtorch addon (native/build/attfc_torch.node) with g++, without node-gyp and
+// without downloading anything: Node-API headers come with Node itself, libtorch from LIBTORCH=<dir>
+// (an unpacked libtorch archive from pytorch.org, CPU or CUDA) or else Debian's libtorch-dev.
+// Usage: npm run build:native            (exit 1 with one line when something is missing)
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
+import path from 'node:path';
+import process from 'node:process';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const source = path.join(here, 'attfc_torch.cc');
+const outDir = path.join(here, 'build');
+const output = path.join(outDir, 'attfc_torch.node');
+const INSTALL_HINT =
+  'install it with `apt-get install -y libtorch-dev libopenblas0-pthread g++` (Debian/Ubuntu), ' +
+  'or unpack a libtorch archive from pytorch.org and set LIBTORCH=<its folder>';
+
+function fail(message) {
+  process.stderr.write(`attfc build:native: ${message}\n`);
+  process.exit(1);
+}
+
+/** Node-API headers: next to the running node (official tarballs) or the distribution's include dir. */
+function nodeIncludeDir() {
+  const candidates = [
+    path.resolve(path.dirname(process.execPath), '..', 'include', 'node'),
+    '/usr/include/node',
+    '/usr/local/include/node',
+  ];
+  const found = candidates.find((d) => existsSync(path.join(d, 'node_api.h')));
+  if (!found)
+    fail(`Node-API headers (node_api.h) not found in ${candidates.join(', ')}: install Node.js with its headers (Debian: nodejs, or the official tarball)`);
+  return found;
+}
+
+/** Compiler and linker flags for LIBTORCH=<dir> (a pytorch.org archive). */
+function archiveLibtorch(dir) {
+  const include = path.join(dir, 'include');
+  const lib = path.join(dir, 'lib');
+  if (!existsSync(path.join(include, 'ATen', 'ATen.h')) || !existsSync(path.join(lib, 'libtorch_cpu.so')))
+    fail(`LIBTORCH=${dir} does not look like an unpacked libtorch archive (expected include/ATen/ATen.h and lib/libtorch_cpu.so)`);
+  const cmake = path.join(dir, 'share', 'cmake', 'Torch', 'TorchConfig.cmake');
+  const abi0 = existsSync(cmake) && readFileSync(cmake, 'utf8').includes('_GLIBCXX_USE_CXX11_ABI=0');
+  const cuda = existsSync(path.join(lib, 'libtorch_cuda.so'));
+  const versionFile = path.join(dir, 'build-version');
+  return {
+    where: `LIBTORCH=${dir}`,
+    version: existsSync(versionFile) ? readFileSync(versionFile, 'utf8').trim() : null,
+    cflags: [`-I${include}`, ...(abi0 ? ['-D_GLIBCXX_USE_CXX11_ABI=0'] : [])],
+    // --no-as-needed: the CUDA libraries register their kernels and hooks at load time, nothing links to them
+    libs: [`-L${lib}`, `-Wl,-rpath,${lib}`, '-Wl,--no-as-needed', ...(cuda ? ['-ltorch_cuda', '-lc10_cuda'] : []), '-ltorch', '-ltorch_cpu', '-lc10', '-Wl,--as-needed'],
+    cuda,
+  };
+}
+
+/** Compiler and linker flags for Debian's libtorch-dev. */
+function debianLibtorch() {
+  if (!existsSync('/usr/include/ATen/ATen.h')) fail(`libtorch not found (no LIBTORCH set and no /usr/include/ATen/ATen.h): ${INSTALL_HINT}`);
+  let version = null;
+  try {
+    version = execFileSync('dpkg-query', ['-W', '-f=${Version}', 'libtorch-dev'], { encoding: 'utf8' }).split('+')[0].trim() || null;
+  } catch {
+    /* not a dpkg system: the headers' version is used */
+  }
+  return { where: 'Debian libtorch-dev', version, cflags: [], libs: ['-ltorch', '-ltorch_cpu', '-lc10'], cuda: false };
+}
+
+const torch = process.env.LIBTORCH ? archiveLibtorch(path.resolve(process.env.LIBTORCH)) : debianLibtorch();
+const cxx = process.env.CXX || 'g++';
+if (spawnSync(cxx, ['--version'], { stdio: 'ignore' }).status !== 0) fail(`C++ compiler '${cxx}' not found: ${INSTALL_HINT}`);
+
+mkdirSync(outDir, { recursive: true });
+const tmp = `${output}.tmp-${process.pid}`;
+const argv = [
+  '-O2',
+  '-std=c++17',
+  '-shared',
+  '-fPIC',
+  '-Wall',
+  '-Wno-unused-parameter',
+  `-I${nodeIncludeDir()}`,
+  ...torch.cflags,
+  ...(torch.version ? [`-DATTFC_LIBTORCH_VERSION=${torch.version}`] : []),
+  source,
+  '-o',
+  tmp,
+  ...torch.libs,
+];
+process.stderr.write(`attfc build:native: compiling against ${torch.where}${torch.version ? ` (libtorch ${torch.version})` : ''}${torch.cuda ? ', with CUDA' : ''}...\n`);
+const t0 = Date.now();
+const r = spawnSync(cxx, argv, { stdio: 'inherit' });
+if (r.status !== 0) fail(`${cxx} failed (exit ${r.status ?? r.signal}); the command was: ${cxx} ${argv.join(' ')}`);
+renameSync(tmp, output);
+process.stderr.write(`attfc build:native: wrote ${path.relative(process.cwd(), output)} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);

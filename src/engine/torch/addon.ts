@@ -1,0 +1,66 @@
+// Loads the optional libtorch addon (native/build/attfc_torch.node, built by `npm run build:native`).
+// Never throws: a missing or unloadable addon is a reason string, so `auto` can fall back to WASM.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/** Tensor dtypes the addon reads and writes. tfjs tensors use the first three. */
+export type NativeDtype = 'float32' | 'int32' | 'bool' | 'float64' | 'int64' | 'uint8';
+
+/** What the addon says about the libtorch it was built against. */
+export interface TorchBuildInfo {
+  version: string;
+  cuda: boolean;
+  cudaDevices: number;
+  mkldnn: boolean;
+  openmp: boolean;
+  /** 'openblas', 'mkl', 'blis', 'reference' (netlib: slow), 'other' or 'unknown'. */
+  blas: string;
+  blasPath: string;
+  blasDetail: string;
+  config: string;
+}
+
+/** The Node-API surface of native/attfc_torch.cc. Handles are indices into the addon's tensor table. */
+export interface TorchAddon {
+  fromArray(values: ArrayBufferView, shape: number[], dtype: NativeDtype, device: string): number;
+  toArray(handle: number): Float32Array | Int32Array | Uint8Array | Float64Array;
+  free(handle: number): void;
+  /** [dtype, ...shape] */
+  meta(handle: number): [NativeDtype, ...number[]];
+  op(name: string, overload: string): number;
+  schema(id: number): string;
+  /** Positional arguments converted by the operator's schema; tensors are handles. */
+  call(id: number, args: unknown[]): unknown;
+  memory(): { handles: number; bytes: number };
+  info(): TorchBuildInfo;
+  setThreads(n: number): number;
+  getThreads(): number;
+}
+
+/** Where the addon is looked for: ATTFC_TORCH_ADDON, else native/build/ at the package root. */
+export function addonPath(): string {
+  if (process.env.ATTFC_TORCH_ADDON) return process.env.ATTFC_TORCH_ADDON;
+  // src/engine/torch/ and dist/engine/torch/ both sit three levels below the package root
+  return fileURLToPath(new URL('../../../native/build/attfc_torch.node', import.meta.url));
+}
+
+let loaded: { addon: TorchAddon | null; reason: string } | null = null;
+
+/** The addon, or null with the reason it cannot be used. Loaded once per thread. */
+export function loadTorchAddon(): { addon: TorchAddon | null; reason: string } {
+  if (loaded) return loaded;
+  const file = addonPath();
+  if (!existsSync(file)) {
+    loaded = { addon: null, reason: `the libtorch addon is not built (${file} is missing; run \`npm run build:native\`)` };
+    return loaded;
+  }
+  try {
+    const addon = createRequire(import.meta.url)(file) as TorchAddon;
+    loaded = { addon, reason: '' };
+  } catch (e) {
+    const msg = ((e as Error).message ?? String(e)).split('\n')[0];
+    loaded = { addon: null, reason: `the libtorch addon ${file} does not load (${msg}); rebuild it with \`npm run build:native\`` };
+  }
+  return loaded;
+}
