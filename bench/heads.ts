@@ -33,7 +33,7 @@ const DIM = 512;
 const WEBFACE42M_IDENTITIES = 2_059_906;
 const FULL_NS = [10_000, 100_000, 500_000, 1_000_000, WEBFACE42M_IDENTITIES];
 const QUICK_NS = [10_000, 100_000];
-/** PyTorch 1.13 CPU, 2 threads, same algorithm, B = 128, on this machine (from the issue); null = OOM-killed. */
+/** PyTorch 1.13 CPU, 2 threads, same algorithm, B = 128, measured on another machine (not by this script); null = OOM-killed. */
 const PYTORCH_REFERENCE: ReferenceSeries[] = [
   { head: 'attfc0.3', label: 'AttFC', points: [{ n: 100_000, stepMs: 70 }, { n: 1_000_000, stepMs: 1500 }, { n: WEBFACE42M_IDENTITIES, stepMs: 6080 }] },
   { head: 'fc', label: 'full FC', points: [{ n: 100_000, stepMs: 1210 }, { n: 1_000_000, stepMs: 19_800 }, { n: WEBFACE42M_IDENTITIES, stepMs: null }] },

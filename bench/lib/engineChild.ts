@@ -55,7 +55,7 @@ export async function runChild(flags: EngineChildFlags): Promise<void> {
     const a = tf.randomNormal([256, 512]) as tf.Tensor2D;
     const w = tf.randomNormal([512, n]) as tf.Tensor2D;
     const dc = tf.randomNormal([256, n]) as tf.Tensor2D;
-    // never return a TypedArray from tf.tidy: it walks it element by element (engine-notes §8)
+    // never return a TypedArray from tf.tidy: it walks it element by element (seconds for millions)
     const flops = 2 * 256 * 512 * n;
     const opts = pack ? {} : slow;
     out.matmulN = n;

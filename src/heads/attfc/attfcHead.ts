@@ -1,6 +1,6 @@
 // The AttFC head (Zheng et al. 2025): no trainable head parameters. Each sample's positive centre is a
 // GCC built by attention from K-1 other images of its identity (embedded by the class encoder f_k);
-// the negatives are the DCC, a ring buffer of earlier batches' GCCs. Spec: shared/docs/attfc-method.md.
+// the negatives are the DCC, a ring buffer of earlier batches' GCCs. The method: docs/method.md.
 //
 // Per step, as the trainer drives it:
 //   outside the tape:  classEncoder.update(); keys = classEncoder.embed(keyImages)
