@@ -11,16 +11,18 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { machineInfo, table } from './lib/timing.js';
+import { accuracyFlags, jobFlags, parseOrExit } from './lib/flags.js';
 
 const self = fileURLToPath(import.meta.url);
 const root = path.resolve(path.dirname(self), '..');
 const args = process.argv.slice(2);
 
-if (args.includes('--child')) {
+if (args[0] === '--child') {
   const { runAccuracyChild } = await import('./lib/accuracyRun.js');
-  await runAccuracyChild(args);
+  await runAccuracyChild(parseOrExit('bench:accuracy child', jobFlags, args.slice(1)).job as import('./lib/accuracyRun.js').AccuracyJob);
   process.exit(0);
 }
+const flags = parseOrExit('bench:accuracy', accuracyFlags, args);
 
 const { synthesize } = await import('../src/data/synthetic/index.js');
 const { FULL_PROTOCOL, QUICK_PROTOCOL, headVariants, runConfig, describeProtocol, dccSize } = await import('./lib/accuracyProtocol.js');
@@ -29,31 +31,9 @@ const { summarise } = await import('./lib/accuracyStats.js');
 type AccuracyJob = import('./lib/accuracyRun.js').AccuracyJob;
 type AccuracyRunResult = import('./lib/accuracyRun.js').AccuracyRunResult;
 
-function option(name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
-function intOption(name: string, fallback: number, min: number): number {
-  const raw = option(name);
-  if (raw === undefined) return fallback;
-  const v = Number(raw);
-  if (!Number.isInteger(v) || v < min) throw new Error(`${name} expects a whole number >= ${min}, got ${raw}`);
-  return v;
-}
-
-const json = args.includes('--json');
-const quick = args.includes('--quick');
-const verbose = args.includes('--verbose');
+const { json, quick, verbose, parallel } = flags;
 const base = quick ? QUICK_PROTOCOL : FULL_PROTOCOL;
-const seedsArg = option('--seeds');
-const protocol = {
-  ...base,
-  steps: intOption('--steps', base.steps, 1),
-  seeds: seedsArg ? seedsArg.split(',').map(Number) : base.seeds,
-};
-if (protocol.seeds.length === 0 || protocol.seeds.some((s) => !Number.isInteger(s) || s < 0))
-  throw new Error(`--seeds expects comma-separated whole numbers >= 0, got ${seedsArg}`);
-const parallel = intOption('--parallel', 2, 1);
+const protocol = { ...base, steps: flags.steps ?? base.steps, seeds: flags.seeds ?? base.seeds };
 const log = (s: string) => process.stderr.write(s + '\n');
 const t0 = performance.now();
 const loadBefore = os.loadavg()[0];

@@ -13,30 +13,14 @@ import { DataPipeline } from '../src/data/pipeline.js';
 import { InsightfaceRecWriter } from '../src/data/recordioWriter.js';
 import { Rng } from '../src/util/rng.js';
 import { machineInfo, table } from './lib/timing.js';
+import { dataFlags, parseOrExit } from './lib/flags.js';
 
-const args = process.argv.slice(2);
-function option(name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
-function numberOption(name: string, fallback: number): number {
-  const raw = option(name);
-  if (raw === undefined) return fallback;
-  const v = Number(raw);
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`${name} expects a positive number, got ${raw}`);
-  return v;
-}
-const flagsWithValue = new Set(['--consume', '--workers', '--sizes', '--batch', '--sample-num', '--images', '--seconds']);
-const positional = args.filter((a, i) => !a.startsWith('--') && !flagsWithValue.has(args[i - 1]));
-
-const json = args.includes('--json');
-const consume = option('--consume') === undefined ? undefined : numberOption('--consume', 1);
-const maxWorkers = numberOption('--workers', os.cpus().length);
-const sizes = (option('--sizes') ?? '112,56').split(',').map(Number);
-const batchSize = numberOption('--batch', 64);
-const sampleNum = numberOption('--sample-num', 3);
-const generatedImages = numberOption('--images', 2000);
-const minSeconds = numberOption('--seconds', 4);
+const flags = parseOrExit('bench:data', dataFlags, process.argv.slice(2));
+const { json, consume, sizes, sampleNum, dataset: datasetArg } = flags;
+const maxWorkers = flags.workers;
+const batchSize = flags.batch;
+const generatedImages = flags.images;
+const minSeconds = flags.seconds;
 const log = (s: string) => process.stderr.write(s + '\n');
 
 /** A face-like 112x112 JPEG: skin-toned head, hair, eyes, brows, nose and mouth, jittered per image. */
@@ -133,7 +117,7 @@ async function measure(dataset: string, size: number, workers: number): Promise<
   }
 }
 
-const dataset = positional[0] ?? (await generateDataset(generatedImages));
+const dataset = datasetArg ?? (await generateDataset(generatedImages));
 const workerCounts = [...new Set([1, maxWorkers])];
 const results: Result[] = [];
 for (const size of sizes) {
@@ -142,13 +126,13 @@ for (const size of sizes) {
     results.push(await measure(dataset, size, workers));
   }
 }
-if (positional[0] === undefined) fs.rmSync(dataset, { recursive: true, force: true });
+if (datasetArg === undefined) fs.rmSync(dataset, { recursive: true, force: true });
 
 if (json) {
-  console.log(JSON.stringify({ machine: machineInfo(), dataset: positional[0] ?? 'generated', batchSize, sampleNum, consume, results }));
+  console.log(JSON.stringify({ machine: machineInfo(), dataset: datasetArg ?? 'generated', batchSize, sampleNum, consume, results }));
 } else {
   console.log(`attfc data pipeline benchmark — ${JSON.stringify(machineInfo())}`);
-  console.log(`dataset ${positional[0] ?? `generated (${generatedImages} images)`}, batch ${batchSize}, K ${sampleNum} (1 query + ${sampleNum - 1} keys per sample)`);
+  console.log(`dataset ${datasetArg ?? `generated (${generatedImages} images)`}, batch ${batchSize}, K ${sampleNum} (1 query + ${sampleNum - 1} keys per sample)`);
   const header = ['size', 'workers', 'images/s', 'samples/s', 'ms/image/worker', 'start-up ms'];
   if (consume !== undefined) header.push(`vs trainer ${consume} samples/s`);
   const rows = results.map((r) => {

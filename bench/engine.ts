@@ -5,16 +5,16 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { machineInfo, table } from './lib/timing.js';
+import { engineFlags, engineChildFlags, parseOrExit } from './lib/flags.js';
 
 const self = fileURLToPath(import.meta.url);
 const args = process.argv.slice(2);
-const json = args.includes('--json');
-const quick = args.includes('--quick');
 
-if (args.includes('--child')) {
+if (args[0] === '--child') {
   const { runChild } = await import('./lib/engineChild.js');
-  await runChild(args);
+  await runChild(parseOrExit('bench:engine child', engineChildFlags, args.slice(1)));
 } else {
+  const { json, quick } = parseOrExit('bench:engine', engineFlags, args);
   type Result = Record<string, number | string | null>;
   const runConfig = (threads: number, pack: boolean, extra: string[] = []): Result => {
     const r = spawnSync(process.execPath, ['--import', 'tsx', self, '--child', '--threads', String(threads), '--pack', pack ? 'on' : 'off', ...(quick ? ['--quick'] : []), ...extra], {

@@ -17,13 +17,14 @@ import { machineInfo, table } from './lib/timing.js';
 import { DEFAULT_HEADS, describeSpec, estimateRunBytes, legendLabel, parseHeadSpec, type HeadSpec } from './lib/headSpecs.js';
 import { formatCount, headsFigureSvg, writeFigure, type ReferenceSeries } from './lib/plotHeads.js';
 import type { HeadRunResult } from './lib/headsChild.js';
+import { headsFlags, headsChildFlags, parseOrExit } from './lib/flags.js';
 
 const self = fileURLToPath(import.meta.url);
 const args = process.argv.slice(2);
 
-if (args.includes('--child')) {
+if (args[0] === '--child') {
   const { runChild } = await import('./lib/headsChild.js');
-  await runChild(args);
+  await runChild(parseOrExit('bench:heads child', headsChildFlags, args.slice(1)));
   process.exit(0);
 }
 
@@ -32,7 +33,7 @@ const DIM = 512;
 const WEBFACE42M_IDENTITIES = 2_059_906;
 const FULL_NS = [10_000, 100_000, 500_000, 1_000_000, WEBFACE42M_IDENTITIES];
 const QUICK_NS = [10_000, 100_000];
-/** PyTorch 1.13 CPU, 2 threads, same algorithm, B = 128, on this machine (from the issue); null = OOM-killed. */
+/** PyTorch 1.13 CPU, 2 threads, same algorithm, B = 128, measured on another machine (not by this script); null = OOM-killed. */
 const PYTORCH_REFERENCE: ReferenceSeries[] = [
   { head: 'attfc0.3', label: 'AttFC', points: [{ n: 100_000, stepMs: 70 }, { n: 1_000_000, stepMs: 1500 }, { n: WEBFACE42M_IDENTITIES, stepMs: 6080 }] },
   { head: 'fc', label: 'full FC', points: [{ n: 100_000, stepMs: 1210 }, { n: 1_000_000, stepMs: 19_800 }, { n: WEBFACE42M_IDENTITIES, stepMs: null }] },
@@ -40,66 +41,14 @@ const PYTORCH_REFERENCE: ReferenceSeries[] = [
 
 const log = (s: string) => process.stderr.write(s + '\n');
 
-function option(name: string): string | undefined {
-  const i = args.indexOf(name);
-  if (i < 0) return undefined;
-  const v = args[i + 1];
-  if (v === undefined || v.startsWith('--')) throw new Error(`${name} needs a value`);
-  return v;
-}
-
-/** "10000", "10k", "1M", "2059906" -> a whole number >= 2. */
-function parseCount(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)([kKmM]?)$/.exec(s.trim());
-  const n = m ? Math.round(Number(m[1]) * (m[2] ? (m[2].toLowerCase() === 'k' ? 1e3 : 1e6) : 1)) : NaN;
-  if (!(Number.isInteger(n) && n >= 2)) throw new Error(`--n: "${s}" is not an identity count (a whole number >= 2, e.g. 10000, 100k, 1M)`);
-  return n;
-}
-
-function positiveInt(name: string, fallback: number): number {
-  const v = option(name);
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!(Number.isInteger(n) && n >= 1)) throw new Error(`${name} expects a whole number >= 1, got ${v}`);
-  return n;
-}
-
-/** The run's settings from the command line; a bad option ends the process with one line. */
-function parseOptions() {
-  const known = new Set(['--json', '--quick', '--n', '--heads', '--steps', '--plot', '--timeout', '--threads', '--device-budget']);
-  for (let i = 0; i < args.length; i++) {
-    if (!known.has(args[i])) throw new Error(`unknown option ${args[i]} (expected ${[...known].join(', ')})`);
-    if (!['--json', '--quick'].includes(args[i])) i++;
-  }
-  const nOption = option('--n');
-  // Only the full default run replaces the published figure; --quick and partial runs get their own.
-  const figure = args.includes('--quick') ? 'heads-quick' : nOption !== undefined || option('--heads') !== undefined ? 'heads-custom' : 'heads';
-  const plot = option('--plot') ?? path.join(path.dirname(self), 'results', figure);
-  return {
-    json: args.includes('--json'),
-    ns: nOption ? [...new Set(nOption.split(',').map(parseCount))].sort((a, b) => a - b) : args.includes('--quick') ? QUICK_NS : FULL_NS,
-    specs: (option('--heads')?.split(',') ?? DEFAULT_HEADS).map(parseHeadSpec),
-    steps: positiveInt('--steps', 3),
-    timeoutSec: positiveInt('--timeout', 1200),
-    threads: option('--threads') === undefined ? undefined : positiveInt('--threads', 2),
-    // the head has the heap to itself here; the trainer gives AttFC what the backbone leaves of 85%
-    deviceBudget: option('--device-budget') ?? '3.25',
-    plotBase: plot.replace(/\.(svg|png)$/i, ''),
-  };
-}
-
-let parsed: ReturnType<typeof parseOptions>;
-try {
-  parsed = parseOptions();
-} catch (e) {
-  process.stderr.write(`bench:heads: ${(e as Error).message}\n`);
-  process.exit(2);
-}
-const { json, ns, specs, steps, timeoutSec, threads, deviceBudget, plotBase } = parsed;
-if (deviceBudget !== undefined && !(Number(deviceBudget) >= 0 && Number(deviceBudget) < 4)) {
-  process.stderr.write(`bench:heads: --device-budget expects GiB in [0, 4), got ${deviceBudget}\n`);
-  process.exit(2);
-}
+const parsed = parseOrExit('bench:heads', headsFlags, args);
+const { json, steps, threads, deviceBudget } = parsed;
+const timeoutSec = parsed.timeout;
+const ns = parsed.n ? [...new Set(parsed.n)].sort((a, b) => a - b) : parsed.quick ? QUICK_NS : FULL_NS;
+const specs = parsed.heads ?? DEFAULT_HEADS.map(parseHeadSpec);
+// Only the full default run replaces the published figure; --quick and partial runs get their own.
+const figureName = parsed.quick ? 'heads-quick' : parsed.n !== undefined || parsed.heads !== undefined ? 'heads-custom' : 'heads';
+const plotBase = (parsed.plot ?? path.join(path.dirname(self), 'results', figureName)).replace(/\.(svg|png)$/i, '');
 
 /** MemAvailable from /proc/meminfo (falls back to os.freemem() elsewhere). */
 function availableMemory(): number {

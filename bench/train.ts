@@ -8,16 +8,18 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { machineInfo, table } from './lib/timing.js';
+import { trainFlags, jobFlags, parseOrExit } from './lib/flags.js';
 
 const self = fileURLToPath(import.meta.url);
 const root = path.resolve(path.dirname(self), '..');
 const args = process.argv.slice(2);
 
-if (args.includes('--child')) {
+if (args[0] === '--child') {
   const { runThroughputChild } = await import('./lib/trainThroughput.js');
-  await runThroughputChild(args);
+  await runThroughputChild(parseOrExit('bench:train child', jobFlags, args.slice(1)).job as import('./lib/trainThroughput.js').ThroughputJob);
   process.exit(0);
 }
+const flags = parseOrExit('bench:train', trainFlags, args);
 
 const { synthesize } = await import('../src/data/synthetic/index.js');
 const { formatBytes } = await import('../src/engine/index.js');
@@ -26,20 +28,10 @@ const { runChildren } = await import('./lib/trainProcess.js');
 type ThroughputJob = import('./lib/trainThroughput.js').ThroughputJob;
 type ThroughputResult = import('./lib/trainThroughput.js').ThroughputResult;
 
-function intOption(name: string, min: number): number | undefined {
-  const i = args.indexOf(name);
-  if (i < 0) return undefined;
-  const v = Number(args[i + 1]);
-  if (!Number.isInteger(v) || v < min) throw new Error(`${name} expects a whole number >= ${min}, got ${args[i + 1]}`);
-  return v;
-}
-
-const json = args.includes('--json');
-const quick = args.includes('--quick');
-const verbose = args.includes('--verbose');
+const { json, quick, verbose } = flags;
 // per setup unless given (--quick: 2 + 3)
-const warmupOption = intOption('--warmup', 1) ?? (quick ? 2 : undefined);
-const stepsOption = intOption('--steps', 1) ?? (quick ? 3 : undefined);
+const warmupOption = flags.warmup ?? (quick ? 2 : undefined);
+const stepsOption = flags.steps ?? (quick ? 3 : undefined);
 const log = (s: string) => process.stderr.write(s + '\n');
 const setups = quick ? [DEMO_SETUP] : FULL_SETUPS;
 const loadBefore = os.loadavg()[0];

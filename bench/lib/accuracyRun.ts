@@ -117,11 +117,8 @@ async function runBaseline(job: Extract<AccuracyJob, { kind: 'baseline' }>): Pro
   return { variant: 'untrained', head: '-', seed: job.seed, ...pick(v), trainSeconds: 0, evalSeconds: (performance.now() - t0) / 1000, samplesPerSec: 0, finalLoss: NaN, training: {} };
 }
 
-/** Entry point of the child: `--job <json>`. */
-export async function runAccuracyChild(args: string[]): Promise<void> {
-  const i = args.indexOf('--job');
-  if (i < 0 || !args[i + 1]) throw new Error('accuracy child: missing --job <json>');
-  const job = JSON.parse(args[i + 1]) as AccuracyJob;
+/** Entry point of the child (`--job <json>`, parsed by the script). */
+export async function runAccuracyChild(job: AccuracyJob): Promise<void> {
   const result = job.kind === 'baseline' ? await runBaseline(job) : await runTrain(job);
   process.stdout.write(JSON.stringify(result) + '\n');
   shutdownEngine();

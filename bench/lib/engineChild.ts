@@ -4,11 +4,7 @@ import { Worker } from 'node:worker_threads';
 import { initEngine, shutdownEngine, wasmHeapBytes } from '../../src/engine/index.js';
 import { unregisterKernelPack } from '../../src/engine/kernels/index.js';
 import { timeMs } from './timing.js';
-
-function arg(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
+import type { EngineChildFlags } from './flags.js';
 
 /** Runs fn; a missing stock kernel is reported as such instead of failing the whole benchmark. */
 async function measure(fn: () => Promise<number>): Promise<number | string> {
@@ -21,11 +17,10 @@ async function measure(fn: () => Promise<number>): Promise<number | string> {
   }
 }
 
-export async function runChild(args: string[]): Promise<void> {
-  const threads = Number(arg(args, '--threads') ?? 2);
-  const pack = arg(args, '--pack') !== 'off';
-  const quick = args.includes('--quick');
-  if (args.includes('--data-parallel')) {
+export async function runChild(flags: EngineChildFlags): Promise<void> {
+  const { threads, quick } = flags;
+  const pack = flags.pack === 'on';
+  if (flags.dataParallel) {
     console.log(JSON.stringify(await dataParallel(quick)));
     return;
   }
@@ -60,7 +55,7 @@ export async function runChild(args: string[]): Promise<void> {
     const a = tf.randomNormal([256, 512]) as tf.Tensor2D;
     const w = tf.randomNormal([512, n]) as tf.Tensor2D;
     const dc = tf.randomNormal([256, n]) as tf.Tensor2D;
-    // never return a TypedArray from tf.tidy: it walks it element by element (engine-notes §8)
+    // never return a TypedArray from tf.tidy: it walks it element by element (seconds for millions)
     const flops = 2 * 256 * 512 * n;
     const opts = pack ? {} : slow;
     out.matmulN = n;

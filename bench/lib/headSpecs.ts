@@ -14,7 +14,7 @@ export type HeadSpec =
   | { id: string; kind: 'attfc'; queueRatio: number; queueSize?: undefined }
   | { id: string; kind: 'attfc'; queueSize: number; queueRatio?: undefined };
 
-/** The heads the issue asks for, in display order. */
+/** The heads measured by default, in display order. */
 export const DEFAULT_HEADS = ['fc', 'pfc0.1', 'pfc0.3', 'attfc0.3', 'attfc65536'];
 
 /** Parses one head name (see the file comment); throws naming the accepted forms. */

@@ -9,7 +9,8 @@ import { AttFcHead } from '../../src/heads/attfc/index.js';
 import type { Head, SgdSettings } from '../../src/heads/types.js';
 import { Sgd } from '../../src/train/sgd.js';
 import { ClusteredEmbeddings } from './clusteredEmbeddings.js';
-import { parseHeadSpec, queueSizeOf, type HeadSpec } from './headSpecs.js';
+import { queueSizeOf, type HeadSpec } from './headSpecs.js';
+import type { HeadsChildFlags } from './flags.js';
 
 /** What a child reports; bench/heads.ts turns it into a row. */
 export interface HeadRunResult {
@@ -166,30 +167,17 @@ export async function runHeadConfig(o: HeadRunOptions): Promise<HeadRunResult> {
   return res;
 }
 
-function arg(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
-
 /** Entry point of the child process: `--head id --n N --batch B --dim D --steps k --seed s [--threads t]`. */
-export async function runChild(args: string[]): Promise<void> {
-  const num = (name: string, fallback?: number) => {
-    const v = arg(args, name);
-    if (v === undefined && fallback !== undefined) return fallback;
-    const x = Number(v);
-    if (!Number.isFinite(x)) throw new Error(`bench:heads child: ${name} ${v} is not a number`);
-    return x;
-  };
-  const threadsArg = arg(args, '--threads');
+export async function runChild(flags: HeadsChildFlags): Promise<void> {
   const opts: HeadRunOptions = {
-    spec: parseHeadSpec(arg(args, '--head') ?? ''),
-    numClasses: num('--n'),
-    batchSize: num('--batch', 128),
-    dim: num('--dim', 512),
-    steps: num('--steps', 3),
-    seed: num('--seed', 2025),
-    deviceBudgetBytes: arg(args, '--device-budget') === undefined ? undefined : Number(arg(args, '--device-budget')) * 2 ** 30,
-    threads: threadsArg === undefined ? undefined : Number(threadsArg),
+    spec: flags.head,
+    numClasses: flags.n,
+    batchSize: flags.batch,
+    dim: flags.dim,
+    steps: flags.steps,
+    seed: flags.seed,
+    deviceBudgetBytes: flags.deviceBudget === undefined ? undefined : Number(flags.deviceBudget) * 2 ** 30,
+    threads: flags.threads,
   };
   await initEngine({ backend: 'wasm', threads: opts.threads, log: (line) => process.stderr.write(line + '\n') });
   const res = await runHeadConfig(opts);

@@ -175,11 +175,9 @@ export async function measureThroughput(job: ThroughputJob): Promise<ThroughputR
   };
 }
 
-/** Entry point of the child: `--job <json>`; prints one JSON line. */
-export async function runThroughputChild(args: string[]): Promise<void> {
-  const i = args.indexOf('--job');
-  if (i < 0 || !args[i + 1]) throw new Error('train bench child: missing --job <json>');
-  const result = await measureThroughput(JSON.parse(args[i + 1]) as ThroughputJob);
+/** Entry point of the child (`--job <json>`, parsed by the script); prints one JSON line. */
+export async function runThroughputChild(job: ThroughputJob): Promise<void> {
+  const result = await measureThroughput(job);
   process.stdout.write(JSON.stringify(result) + '\n');
   shutdownEngine();
 }

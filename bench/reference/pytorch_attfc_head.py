@@ -1,10 +1,11 @@
 """PyTorch reference of one AttFC head step (head only, no backbone), to put bench:heads' AttFC numbers
 next to a native engine measured on the same machine and day.
 
-Same algorithm as attfc's head: unit queries q [B, D] (with gradient), GCCs from K-1 = 2 keys per sample
-with softmax attention, a DCC of S unit centres with labels, logits [q.gcc | q.DCC^T] with the DCC
-slots of each sample's own label masked, ArcFace (s 64, m 0.5) on the positive column, mean
-cross-entropy, backward to q, then the B GCCs are enqueued. The DCC is dense here (torch materialises
+Same algorithm as attfc's head: unit queries q [B, D] (with gradient), GCCs from K-1 = 2 raw key
+embeddings g per sample, c = normalize(sum_j a_j g_j) with a = softmax_j cos(q, g_j) (the query only
+weighs the keys; it is not part of the centre), a DCC of S unit centres with labels, logits [q.gcc | q.DCC^T] with the DCC
+slots of each sample's own label masked, ArcFace (s 64, m 0.5) on the positive column with the
+margin passed straight through in the backward pass (as attfc's default), mean cross-entropy, backward to q, then the B GCCs are enqueued. The DCC is dense here (torch materialises
 the B x S logits and mask, as the original implementation does).
 
 Needs Debian's python3-torch (1.13) and, for a fast BLAS, libopenblas0-pthread:
@@ -39,14 +40,15 @@ def main():
     for step in range(a.steps + 1):
         labels = torch.randint(0, a.n, (B,))
         q = torch.nn.functional.normalize(torch.randn(B, D), dim=1).requires_grad_(True)
-        keys = torch.nn.functional.normalize(torch.randn(B, 2, D), dim=2)
+        keys = torch.randn(B, 2, D)  # raw key embeddings
         t0 = time.perf_counter()
         with torch.no_grad():
-            att = torch.softmax(torch.einsum('bd,bkd->bk', q, keys), dim=1)
-            gcc = torch.nn.functional.normalize(q + (att.unsqueeze(2) * keys).sum(1), dim=1)
+            att = torch.softmax(torch.einsum('bd,bkd->bk', q, torch.nn.functional.normalize(keys, dim=2)), dim=1)
+            gcc = torch.nn.functional.normalize((att.unsqueeze(2) * keys).sum(1), dim=1)
         pos = (q * gcc).sum(1).clamp(-1, 1)
-        theta = torch.acos(pos)
-        pos_logit = torch.cos(theta + m)
+        with torch.no_grad():
+            margin_shift = torch.cos(torch.acos(pos) + m) - pos
+        pos_logit = pos + margin_shift
         neg = q @ dcc.t()  # [B, S]
         mask = labels.unsqueeze(1) == dcc_labels.unsqueeze(0)
         neg = neg.masked_fill(mask, -1e9).clamp(-1, 1)

@@ -23,7 +23,6 @@ export async function runDemo(out: string, steps: number): Promise<void> {
       if (done === total || done % 1000 === 0) say(`attfc demo: synthetic images ${done}/${total}`);
     },
   );
-  const synthSeconds = (performance.now() - t0) / 1000;
   const view = createProgressView(process.stderr, 50);
   const handle = train(
     {
@@ -56,7 +55,7 @@ export async function runDemo(out: string, steps: number): Promise<void> {
     '',
     'attfc demo report (SYNTHETIC data)',
     `  identities   ${r.identities} training (${r.images} images) + held-out verification identities`,
-    `  data         ${dataDir} (${synthSeconds < 2 ? 'cached' : `made in ${formatDuration(synthSeconds)}`})`,
+    `  data         ${dataDir} (${synth.cached ? 'cached' : `made in ${formatDuration(synth.seconds)}`})`,
     `  training     ${r.steps} steps of ${DEMO.batchSize} in ${formatDuration(r.seconds)}, ${r.samplesPerSec.toFixed(1)} samples/s, final loss ${r.finalLoss.toFixed(3)}`,
     v
       ? `  verification ${v.name}: accuracy ${(100 * v.accuracy).toFixed(2)}% +- ${(100 * v.std).toFixed(2)} over 10 folds, TAR@FAR=1e-3 ${v.tarAtFar1e3.toFixed(3)} (${v.pairs} held-out pairs)`
@@ -67,5 +66,4 @@ export async function runDemo(out: string, steps: number): Promise<void> {
     `Next: attfc eval --model ${r.modelDir} --bin ${path.join(dataDir, 'synth_val.bin')} --plot roc.png`,
   ];
   process.stdout.write(lines.join('\n') + '\n');
-  void synth;
 }

@@ -62,7 +62,11 @@ export function openDataset(path: string): FaceDataset {
   return loc.format === 'folder' ? ImageFolderDataset.open(path) : RecordIODataset.open(path, loc);
 }
 
-/** How keys of a `.rec` map to images: see formats.md §1. */
+/**
+ * How keys of a `.rec` map to images: insightface's (key 0 is a header record whose label
+ * [id_start, id_end] gives the keys of the per-identity header records; the images are keys 1 to
+ * id_start - 1) or im2rec's (every key is an image).
+ */
 export type RecordIOLayout = { kind: 'insightface'; idStart: number; idEnd: number } | { kind: 'im2rec' };
 
 /**

@@ -1,5 +1,5 @@
 // MXNet RecordIO (dmlc framing), the MXNet image-record header, the `.idx` index and the `property`
-// file (formats.md §1). Reads go through an fd at explicit offsets (fs.readSync), so a 100+ GB `.rec`
+// file. Reads go through an fd at explicit offsets (fs.readSync), so a 100+ GB `.rec`
 // is never loaded and several worker threads can each open the same file and read concurrently.
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { AttfcError } from '../errors.js';

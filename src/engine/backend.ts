@@ -4,9 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-// tfjs-core's Node build registers no gradients; tfjs-layers' bundle registers all of them into the shared
-// global registry on import, which tf.grad / tf.variableGrads need.
-import '@tensorflow/tfjs-layers';
+import './gradients.js';
 import os from 'node:os';
 import { registerThreadedWasm, terminateWasmThreads, threadedThreadsCount } from './threadedWasm.js';
 import { registerKernelPack } from './kernels/index.js';

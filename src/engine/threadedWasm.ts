@@ -3,7 +3,7 @@
 // The stock init() refuses threads in Node (the WASM_HAS_MULTITHREAD_SUPPORT flag is false there) and,
 // if forced, hands Emscripten a blob: URL for the pthread worker, which Node's Worker rejects. We write
 // the worker source to a real file, point Emscripten at it, and register a BackendWasm built on the
-// threaded module. See shared/docs/engine-notes.md §4.
+// threaded module.
 import * as tf from '@tensorflow/tfjs-core';
 import { BackendWasm, setThreadsCount, getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { createRequire } from 'node:module';

@@ -1,5 +1,7 @@
 // Reads insightface verification sets (lfw.bin, cfp_fp.bin, agedb_30.bin, ...): a pickled
-// (bins, issame_list) tuple. See docs/formats.md §2 for the byte-level variants this accepts.
+// (bins, issame_list) tuple, in every variant released files use: Python-2 protocol-2 pickles of
+// JPEG byte strings, Python-3 pickles (bytes opcodes, frames, memo, `_codecs.encode` for protocol 2),
+// and images stored as pickled numpy uint8 arrays. Anything else is refused with an error.
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { AttfcError } from '../errors.js';

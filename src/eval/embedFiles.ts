@@ -1,7 +1,7 @@
 // Plain embeddings of image files (no flip): what `attfc embed` writes.
 import { embedBatch, type Embedder } from './embedder.js';
 import { decodeRgbSquare, normalizeBatch } from './images.js';
-import type { ProgressFn } from './progress.js';
+import type { ProgressFn } from '../util/progress.js';
 
 export interface EmbedFilesResult {
   dim: number;

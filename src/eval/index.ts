@@ -28,4 +28,5 @@ export { renderRocSvg, writeRocPlot } from './plot.js';
 export type { RocSeries, RocPlotOptions } from './plot.js';
 export { embedImageFiles } from './embedFiles.js';
 export { encodeNpyFloat32, writeNpyFloat32 } from './npy.js';
-export { createProgress } from './progress.js';
+export { createProgress } from '../util/progress.js';
+export type { ProgressFn, CountProgressOptions } from '../util/progress.js';

@@ -9,6 +9,7 @@ import { WASM_HEAP_MAX_BYTES, formatBytes } from '../engine/index.js';
 import { Rng } from '../util/rng.js';
 import { ARCFACE, cosineToCentres, cosineStats, marginSoftmaxLoss, validateMargin, type MarginOptions } from './margin.js';
 import type { Head, HeadInput, HeadState, SgdSettings } from './types.js';
+import { CosineDiagnostics, assertEmbeddings, assertHeadSizes, assertLabelsInRange } from './shared.js';
 
 export interface FullFcOptions {
   numClasses: number;
@@ -28,7 +29,7 @@ export interface FullFcHeapEstimate {
   momentum: number;
   /** normalize(W), alive through the backward pass. */
   normalised: number;
-  /** XNNPACK's packed copy of the matmul operand, cached while it lives (engine-notes §6). */
+  /** XNNPACK's packed copy of the matmul operand, which it caches while the operand lives. */
   packed: number;
   /** dW (and d normalize(W)) before the optimizer applies it. */
   gradient: number;
@@ -49,58 +50,6 @@ export function estimateFullFcHeap(numClasses: number, embeddingSize: number, ba
   const table = numClasses * embeddingSize * 4;
   const e = { weights: table, momentum: table, normalised: table, packed: table, gradient: table, transient: 10 * table, logits: 4 * batchSize * numClasses * 4 };
   return { ...e, total: e.weights + e.momentum + e.normalised + e.packed + e.gradient + e.transient + e.logits };
-}
-
-/** Throws AttfcError (user error: the labels come from the data) unless every label is a class id. */
-export function assertLabelsInRange(labels: Int32Array, numClasses: number, head: string): void {
-  for (let i = 0; i < labels.length; i++) {
-    const y = labels[i];
-    if (!(y >= 0 && y < numClasses))
-      throw new AttfcError(`head ${head}: label ${y} (batch row ${i}) is not a class id in 0..${numClasses - 1}; check num-classes against the dataset`);
-  }
-}
-
-/** Throws AttfcError unless the head sizes are usable. */
-export function assertHeadSizes(numClasses: number, embeddingSize: number, head: string): void {
-  if (!(Number.isInteger(numClasses) && numClasses >= 2))
-    throw new AttfcError(`head ${head}: numClasses must be a whole number >= 2 (got ${numClasses})`);
-  if (!(Number.isInteger(embeddingSize) && embeddingSize >= 1))
-    throw new AttfcError(`head ${head}: embeddingSize must be a whole number >= 1 (got ${embeddingSize})`);
-}
-
-/** Checks that the embeddings are [labels.length, embeddingSize]. */
-export function assertEmbeddings(embeddings: tf.Tensor2D, labels: Int32Array, embeddingSize: number, head: string): void {
-  const [b, d] = embeddings.shape;
-  if (b !== labels.length || d !== embeddingSize)
-    throw new Error(`head ${head}: embeddings are [${b}, ${d}], expected [${labels.length}, ${embeddingSize}] (batch x embedding size)`);
-}
-
-/** Keeps the last diagnostics tensor of a head alive until the next loss(), and reads it lazily. */
-export class CosineDiagnostics {
-  private stats: tf.Tensor1D | null = null;
-  private cached: Record<string, number> | null = null;
-
-  /** Replaces the kept stats with `stats` ([positiveCos, hardestNegCos]); call inside the loss's tidy. */
-  set(stats: tf.Tensor1D): void {
-    this.stats?.dispose();
-    this.stats = tf.keep(stats);
-    this.cached = null;
-  }
-
-  read(): Record<string, number> {
-    if (!this.stats) return {};
-    if (!this.cached) {
-      const [positiveCos, hardestNegCos] = this.stats.dataSync();
-      this.cached = { positiveCos, hardestNegCos };
-    }
-    return { ...this.cached };
-  }
-
-  dispose(): void {
-    this.stats?.dispose();
-    this.stats = null;
-    this.cached = null;
-  }
 }
 
 export class FullFcHead implements Head {

@@ -20,7 +20,7 @@ import { AttfcError } from '../errors.js';
 import { WASM_HEAP_MAX_BYTES, formatBytes } from '../engine/index.js';
 import { Rng } from '../util/rng.js';
 import { ARCFACE, cosineToCentres, cosineStats, marginSoftmaxLoss, validateMargin, type MarginOptions } from './margin.js';
-import { CosineDiagnostics, assertEmbeddings, assertHeadSizes, assertLabelsInRange } from './fullFc.js';
+import { CosineDiagnostics, assertEmbeddings, assertHeadSizes, assertLabelsInRange } from './shared.js';
 import type { Head, HeadInput, HeadState, SgdSettings } from './types.js';
 
 export interface PartialFcOptions {

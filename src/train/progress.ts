@@ -1,6 +1,9 @@
-// Training progress on the terminal: a live bar on a TTY, plain log lines otherwise (CI, files, pipes).
-import cliProgress from 'cli-progress';
+// Training progress on the terminal: the shared progress bar on a TTY, plain log lines every `logEvery`
+// steps otherwise (CI, files, pipes).
 import { formatBytes } from '../engine/index.js';
+import { TerminalBar, formatDuration, type ProgressStream } from '../util/progress.js';
+
+export { formatDuration };
 
 export interface ProgressInfo {
   step: number;
@@ -12,14 +15,6 @@ export interface ProgressInfo {
   etaSec: number;
   heapBytes: number;
   dataWaitShare: number;
-}
-
-export function formatDuration(sec: number): string {
-  if (!Number.isFinite(sec)) return '?';
-  const s = Math.round(sec);
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : m > 0 ? `${m}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
 }
 
 export function formatProgressLine(p: ProgressInfo): string {
@@ -36,7 +31,7 @@ export interface ProgressView {
   stop(): void;
 }
 
-export function createProgressView(stream: NodeJS.WriteStream = process.stderr, logEvery = 10): ProgressView {
+export function createProgressView(stream: ProgressStream = process.stderr, logEvery = 10): ProgressView {
   if (!stream.isTTY) {
     return {
       update: (p) => {
@@ -46,34 +41,11 @@ export function createProgressView(stream: NodeJS.WriteStream = process.stderr, 
       stop: () => undefined,
     };
   }
-  const bar = new cliProgress.SingleBar(
-    {
-      stream,
-      format: ' {bar} {value}/{total} | {sps} samples/s | loss {loss} | lr {lr} | heap {heap} | ETA {etaText}',
-      barsize: 24,
-      hideCursor: true,
-      clearOnComplete: false,
-      etaBuffer: 50,
-    },
-    cliProgress.Presets.shades_classic,
-  );
-  let started = false;
+  const bar = new TerminalBar(stream, ' {bar} {value}/{total} | {sps} samples/s | loss {loss} | lr {lr} | heap {heap} | ETA {etaText}');
   return {
-    update: (p) => {
-      const payload = { sps: p.samplesPerSec.toFixed(1), loss: p.loss.toFixed(4), lr: p.lr.toExponential(2), heap: formatBytes(p.heapBytes), etaText: formatDuration(p.etaSec) };
-      if (!started) {
-        bar.start(p.totalSteps, p.step, payload);
-        started = true;
-      } else bar.update(p.step, payload);
-    },
-    log: (line) => {
-      if (started) {
-        stream.write('\r\x1b[2K' + line + '\n');
-        bar.render();
-      } else stream.write(line + '\n');
-    },
-    stop: () => {
-      if (started) bar.stop();
-    },
+    update: (p) =>
+      bar.update(p.step, p.totalSteps, { sps: p.samplesPerSec.toFixed(1), loss: p.loss.toFixed(4), lr: p.lr.toExponential(2), heap: formatBytes(p.heapBytes), etaText: formatDuration(p.etaSec) }),
+    log: (line) => bar.log(line),
+    stop: () => bar.stop(),
   };
 }

@@ -1,4 +1,4 @@
-// RecordIO framing and the MXNet image header, byte for byte against formats.md §1 test vectors A-E,
+// RecordIO framing and the MXNet image header, byte for byte against five fixed test vectors (A-E),
 // plus index parsing and every structural read error.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,7 +26,7 @@ const freshDir = (): string => mkdtempSync(join(tmp, `d${dirCount++}-`));
 const hex = (s: string): Buffer => Buffer.from(s.replace(/[\s|]/g, ''), 'hex');
 const E_HEADER: ImageRecord = { label: 9, id: 4 };
 
-/** formats.md §1 vectors, with the records that produce them. */
+/** The test vectors, with the records that produce them. */
 const VECTORS: Array<{ name: string; key: number; record: ImageRecord; bytes: Buffer }> = [
   {
     name: 'A',

@@ -43,7 +43,7 @@ test('eval --bin prints one insightface line per set, then a table', async () =>
   assert.match(out, /\| +lfw +\| +12 +\|/);
   assert.match(out, /\| +cfp_fp +\| +10 +\|/);
   // progress went to stderr as plain lines (not a TTY)
-  assert.match(err, /lfw: 100% {2}24\/24 images/);
+  assert.match(err, /^lfw: 24\/24 images \(100%\), [\d.]+ images\/s, done in \d+s$/m);
 });
 
 test('eval --json prints only JSON; --name and --step label the sets; --plot writes a PNG', async () => {

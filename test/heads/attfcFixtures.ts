@@ -128,7 +128,7 @@ const unit = (a: number[]) => {
   return a.map((x) => x / n);
 };
 
-/** The AttFC loss written out loop by loop, straight from attfc-method.md. */
+/** The AttFC loss written out loop by loop, straight from the method (docs/method.md). */
 export function referenceAttFc(c: ReferenceCase): ReferenceResult {
   const { dim: D, keysPerSample: K1, margin } = c;
   const B = c.labels.length;

@@ -12,7 +12,7 @@ import { evaluateIjb, formatIjbTable, formatTable, type IjbResult, type IjbTarge
 import { writeNpyFloat32 } from '../../eval/npy.js';
 import { formatFixed } from '../../eval/numeric.js';
 import { writeRocPlot, type RocSeries } from '../../eval/plot.js';
-import { createProgress } from '../../eval/progress.js';
+import { createProgress } from '../../util/progress.js';
 
 /** A loaded model ready for evaluation. */
 export interface LoadedEmbedder {

@@ -1,6 +1,7 @@
 // `attfc synth`: render the built-in synthetic face dataset (training .rec + held-out verification .bin).
 import { InvalidArgumentError, type Command } from 'commander';
 import path from 'node:path';
+import { createProgress, type ProgressFn } from '../../util/progress.js';
 import { synthesize, SYNTH_FILES, type SynthOptions, type SynthSummary } from '../../data/synthetic/index.js';
 
 /** Where the command writes; tests pass their own to capture output. */
@@ -37,28 +38,9 @@ interface SynthFlags {
   workers?: number;
 }
 
-/** Progress reporter: an in-place line on a terminal, otherwise a line per 10%. */
-function progressPrinter(io: SynthIO): (done: number, total: number) => void {
-  const start = performance.now();
-  let lastDraw = 0;
-  let lastDecile = -1;
-  return (done, total) => {
-    const now = performance.now();
-    const rate = done / Math.max((now - start) / 1000, 1e-3);
-    const line = `synth: ${done}/${total} images (${Math.floor((100 * done) / total)}%), ${rate.toFixed(0)} images/s`;
-    if (io.interactive) {
-      if (now - lastDraw > 200 || done === total) {
-        lastDraw = now;
-        io.stderr(`\r${line}${done === total ? '\n' : ''}`);
-      }
-      return;
-    }
-    const decile = Math.floor((10 * done) / total);
-    if (decile !== lastDecile) {
-      lastDecile = decile;
-      io.stderr(`${line}\n`);
-    }
-  };
+/** Progress on the command's stderr: the shared bar when it is a terminal, a line per 10% otherwise. */
+function progressPrinter(io: SynthIO): ProgressFn {
+  return createProgress('synth', { stream: { write: (s: string) => io.stderr(s), isTTY: io.interactive, columns: process.stderr.columns } });
 }
 
 /** The human summary printed after `attfc synth`. */

@@ -1,6 +1,6 @@
 // The AttFC head (Zheng et al. 2025): no trainable head parameters. Each sample's positive centre is a
 // GCC built by attention from K-1 other images of its identity (embedded by the class encoder f_k);
-// the negatives are the DCC, a ring buffer of earlier batches' GCCs. Spec: shared/docs/attfc-method.md.
+// the negatives are the DCC, a ring buffer of earlier batches' GCCs. The method: docs/method.md.
 //
 // Per step, as the trainer drives it:
 //   outside the tape:  classEncoder.update(); keys = classEncoder.embed(keyImages)
@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { AttfcError } from '../../errors.js';
 import { ARCFACE, l2Normalize, marginTargetLogit, validateMargin, type MarginOptions } from '../margin.js';
 import type { Head, HeadInput, HeadState, SgdSettings } from '../types.js';
+import { assertEmbeddings, assertHeadSizes, assertLabelsInRange } from '../shared.js';
 import { ATTENTION_MODES, attentionStats, generateClassCentres, type AttentionMode } from './attention.js';
 import { DEFAULT_CHUNK_SLOTS, DynamicClassContainer } from './dcc.js';
 import { dccSoftmax, type DccSoftmaxResult, type DccSoftmaxTimings } from './dccSoftmax.js';
@@ -95,10 +96,7 @@ export class AttFcHead implements Head {
 
   constructor(opts: AttFcHeadOptions) {
     const { numClasses, embeddingSize, batchSize } = opts;
-    if (!(Number.isInteger(numClasses) && numClasses >= 2))
-      throw new AttfcError(`attfc: numClasses must be a whole number >= 2 (got ${numClasses})`);
-    if (!(Number.isInteger(embeddingSize) && embeddingSize >= 1))
-      throw new AttfcError(`attfc: embeddingSize must be a whole number >= 1 (got ${embeddingSize})`);
+    assertHeadSizes(numClasses, embeddingSize, 'attfc');
     if (!(Number.isInteger(batchSize) && batchSize >= 1))
       throw new AttfcError(`attfc: batchSize must be a whole number >= 1 (got ${batchSize})`);
     const K = opts.sampleNum ?? 3;
@@ -142,17 +140,12 @@ export class AttFcHead implements Head {
     const B = labels.length;
     const D = this.embeddingSize;
     const keys = this.sampleNum - 1;
-    const [b, d] = embeddings.shape;
-    if (b !== B || d !== D) throw new Error(`head attfc: embeddings are [${b}, ${d}], expected [${B}, ${D}] (batch x embedding size)`);
+    assertEmbeddings(embeddings, labels, D, 'attfc');
     if (!keyEmbeddings) throw new Error('head attfc: loss() needs keyEmbeddings (f_k of the K-1 key images per sample)');
     if (keyEmbeddings.shape[0] !== B * keys || keyEmbeddings.shape[1] !== D)
       throw new Error(`head attfc: keyEmbeddings are [${keyEmbeddings.shape}], expected [${B * keys}, ${D}] (${keys} keys per sample)`);
     if (B > this.queueSize) throw new Error(`head attfc: batch of ${B} exceeds the DCC size ${this.queueSize}`);
-    for (let i = 0; i < B; i++) {
-      const y = labels[i];
-      if (!(y >= 0 && y < this.numClasses))
-        throw new AttfcError(`head attfc: label ${y} (batch row ${i}) is not a class id in 0..${this.numClasses - 1}; check num-classes against the dataset`);
-    }
+    assertLabelsInRange(labels, this.numClasses, 'attfc');
     const needGradient = tf.engine().isTapeOn();
     const hotChunks = this.chunksWrittenNext(B);
 

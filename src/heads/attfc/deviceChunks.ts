@@ -3,7 +3,8 @@
 // The two products of dccSoftmax.ts use a chunk K [c, D] differently:
 //   cosines   K q^T   K is the left operand: used as stored, never packed;
 //   gradient  P K     K is the right operand ("weights"): XNNPACK packs it, and caches the packed
-//                     copy for as long as the tensor lives (engine-notes §6, §8); packing a fresh
+//                     copy for as long as the tensor lives (a new tensor id, e.g. every upload,
+//                     means a new packing, and the copy doubles the operand's heap); packing a fresh
 //                     [c, D] operand costs more than the product itself;
 //   or        K^T P^T with a dim-major K^T [D, c] on the left: only the small P^T [c, B] is packed.
 // Hence three ways to hold chunk k:

@@ -1,0 +1,242 @@
+// The benchmark scripts' command lines, all parsed by commander: `--help` lists a script's flags, and an
+// unknown or misspelled flag, a missing value or a bad one is refused with one line and exit code 2
+// (a benchmark that silently ignored `--qiuck` would run for an hour with the wrong settings).
+// Each script's parent flags and the flags of its child processes are defined here; the parsers
+// throw CommanderError so tests can check them, and parseOrExit turns that into the exit.
+import os from 'node:os';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { DEFAULT_HEADS, parseHeadSpec, type HeadSpec } from './headSpecs.js';
+
+function command(name: string, description: string): Command {
+  return new Command(name)
+    .description(description)
+    .allowExcessArguments(false)
+    .exitOverride()
+    .configureOutput({ writeErr: () => undefined, writeOut: (s) => process.stdout.write(s) });
+}
+
+function parse(cmd: Command, argv: string[]): Command {
+  return cmd.parse(argv, { from: 'user' });
+}
+
+/** Parses with `parser`; on a bad command line prints `name: <reason>` and exits 2 (0 after --help). */
+export function parseOrExit<T>(name: string, parser: (argv: string[]) => T, argv: string[]): T {
+  try {
+    return parser(argv);
+  } catch (e) {
+    if (!(e instanceof CommanderError)) throw e;
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.help' || e.code === 'commander.version') process.exit(0);
+    process.stderr.write(`${name}: ${e.message.replace(/^error: /, '').replace(/\n+/g, ' ').trim()}\n`);
+    process.exit(2);
+  }
+}
+
+function wholeNumber(min: number) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected a whole number >= ${min}`);
+    return n;
+  };
+}
+
+function positiveNumber(v: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number');
+  return n;
+}
+
+function list<T>(item: (s: string) => T) {
+  return (v: string): T[] => {
+    const items = v.split(',').map((s) => s.trim());
+    if (items.some((s) => s === '')) throw new InvalidArgumentError('expected a comma-separated list without empty items');
+    return items.map(item);
+  };
+}
+
+function json(v: string): unknown {
+  try {
+    return JSON.parse(v);
+  } catch {
+    throw new InvalidArgumentError('expected JSON');
+  }
+}
+
+/** "10000", "10k", "1M", "2059906" -> a whole number >= 2. */
+export function parseCount(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)([kKmM]?)$/.exec(s.trim());
+  const n = m ? Math.round(Number(m[1]) * (m[2] ? (m[2].toLowerCase() === 'k' ? 1e3 : 1e6) : 1)) : NaN;
+  if (!(Number.isInteger(n) && n >= 2)) throw new InvalidArgumentError(`"${s}" is not an identity count (a whole number >= 2, e.g. 10000, 100k, 1M)`);
+  return n;
+}
+
+function headSpec(s: string): HeadSpec {
+  try {
+    return parseHeadSpec(s);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message.replace(/^--heads: /, ''));
+  }
+}
+
+// ---- bench:accuracy ----------------------------------------------------------------------------------
+
+export interface AccuracyFlags {
+  quick: boolean;
+  json: boolean;
+  verbose: boolean;
+  /** Replace the protocol's seeds / steps when given. */
+  seeds?: number[];
+  steps?: number;
+  parallel: number;
+}
+
+export function accuracyFlags(argv: string[]): AccuracyFlags {
+  const cmd = command('bench:accuracy', 'head parity on synthetic faces: every head trained with the same data, backbone, recipe and seeds')
+    .option('--quick', 'the short protocol (writes accuracy-quick.json)', false)
+    .option('--json', 'print the summary as JSON', false)
+    .option('--verbose', "show every run's training log", false)
+    .option('--seeds <list>', 'comma-separated training seeds (default: the protocol’s)', list(wholeNumber(0)))
+    .option('--steps <n>', 'training steps per run (default: the protocol’s)', wholeNumber(1))
+    .option('--parallel <n>', 'runs side by side, one WASM thread each', wholeNumber(1), 2);
+  return parse(cmd, argv).opts<AccuracyFlags>();
+}
+
+/** The child process of bench:accuracy and bench:train: `--job <json>`. */
+export function jobFlags(argv: string[]): { job: unknown } {
+  const cmd = command('bench child', 'one benchmark run in its own process (started by the benchmark script)').requiredOption('--job <json>', 'the run, as JSON', json);
+  return parse(cmd, argv).opts<{ job: unknown }>();
+}
+
+// ---- bench:data --------------------------------------------------------------------------------------
+
+export interface DataFlags {
+  /** An insightface .rec folder; a small generated one when absent. */
+  dataset?: string;
+  json: boolean;
+  consume?: number;
+  workers: number;
+  sizes: number[];
+  batch: number;
+  sampleNum: number;
+  images: number;
+  seconds: number;
+}
+
+export function dataFlags(argv: string[]): DataFlags {
+  const cmd = command('bench:data', 'decode + augment throughput of the training data pipeline with 1 and N worker threads')
+    .argument('[dataset]', 'an insightface .rec dataset folder (default: a generated one)')
+    .option('--json', 'print the results as JSON', false)
+    .option('--consume <img/s>', "the trainer's images/s: shows whether the pipeline keeps up", positiveNumber)
+    .option('--workers <n>', 'the largest worker count measured', wholeNumber(1), os.cpus().length)
+    .option('--sizes <list>', 'comma-separated input sizes', list(wholeNumber(1)), [112, 56])
+    .option('--batch <n>', 'batch size', wholeNumber(1), 64)
+    .option('--sample-num <k>', 'images per sample (1 query + K-1 keys)', wholeNumber(1), 3)
+    .option('--images <n>', 'images in the generated dataset', wholeNumber(1), 2000)
+    .option('--seconds <s>', 'minimum measuring time per configuration', positiveNumber, 4);
+  parse(cmd, argv);
+  return { ...cmd.opts<Omit<DataFlags, 'dataset'>>(), dataset: cmd.args[0] };
+}
+
+// ---- bench:engine ------------------------------------------------------------------------------------
+
+export function engineFlags(argv: string[]): { json: boolean; quick: boolean } {
+  const cmd = command('bench:engine', 'kernel GFLOPS and training steps: stock tfjs-wasm against the kernel pack, 1 against 2 threads, data-parallel workers')
+    .option('--json', 'print the summary as JSON', false)
+    .option('--quick', 'fewer repetitions', false);
+  return parse(cmd, argv).opts<{ json: boolean; quick: boolean }>();
+}
+
+export interface EngineChildFlags {
+  threads: number;
+  pack: 'on' | 'off';
+  quick: boolean;
+  dataParallel: boolean;
+}
+
+export function engineChildFlags(argv: string[]): EngineChildFlags {
+  const cmd = command('bench:engine child', 'one engine configuration in its own process (started by bench:engine)')
+    .option('--threads <n>', 'WASM threads', wholeNumber(1), 2)
+    .option('--pack <on|off>', "attfc's kernel pack", (v: string) => {
+      if (v !== 'on' && v !== 'off') throw new InvalidArgumentError('expected on or off');
+      return v;
+    }, 'on')
+    .option('--quick', 'fewer repetitions', false)
+    .option('--data-parallel', 'measure single-thread data-parallel workers', false);
+  return parse(cmd, argv).opts<EngineChildFlags>();
+}
+
+// ---- bench:heads -------------------------------------------------------------------------------------
+
+export interface HeadsFlags {
+  json: boolean;
+  quick: boolean;
+  n?: number[];
+  heads?: HeadSpec[];
+  steps: number;
+  plot?: string;
+  timeout: number;
+  threads?: number;
+  /** GiB as given (passed on to the children). */
+  deviceBudget: string;
+}
+
+export function headsFlags(argv: string[]): HeadsFlags {
+  const cmd = command('bench:heads', 'head-only training steps against the identity count, each configuration in its own process')
+    .option('--json', 'print the results as JSON', false)
+    .option('--quick', 'N = 10k and 100k only', false)
+    .option('--n <list>', 'comma-separated identity counts (10000, 100k, 1M)', list(parseCount))
+    .option('--heads <list>', `comma-separated heads (default ${DEFAULT_HEADS.join(',')})`, list(headSpec))
+    .option('--steps <k>', 'measured steps per configuration', wholeNumber(1), 3)
+    .option('--plot <path>', 'where the figure goes (.svg and .png)')
+    .option('--timeout <s>', 'seconds per configuration', wholeNumber(1), 1200)
+    .option('--threads <t>', 'WASM threads per child', wholeNumber(1))
+    .option('--device-budget <GiB>', "AttFC's on-device chunk budget, in [0, 4)", (v: string) => {
+      const n = Number(v);
+      if (v.trim() === '' || !(n >= 0 && n < 4)) throw new InvalidArgumentError('expected GiB in [0, 4)');
+      return v;
+    }, '3.25');
+  return parse(cmd, argv).opts<HeadsFlags>();
+}
+
+export interface HeadsChildFlags {
+  head: HeadSpec;
+  n: number;
+  batch: number;
+  dim: number;
+  steps: number;
+  seed: number;
+  deviceBudget?: string;
+  threads?: number;
+}
+
+export function headsChildFlags(argv: string[]): HeadsChildFlags {
+  const cmd = command('bench:heads child', 'one head configuration in its own process (started by bench:heads)')
+    .requiredOption('--head <id>', 'the head', headSpec)
+    .requiredOption('--n <N>', 'identities', parseCount)
+    .option('--batch <B>', 'batch size', wholeNumber(1), 128)
+    .option('--dim <D>', 'embedding size', wholeNumber(1), 512)
+    .option('--steps <k>', 'measured steps', wholeNumber(1), 3)
+    .option('--seed <s>', 'seed', wholeNumber(0), 2025)
+    .option('--device-budget <GiB>', "AttFC's on-device chunk budget")
+    .option('--threads <t>', 'WASM threads', wholeNumber(1));
+  return parse(cmd, argv).opts<HeadsChildFlags>();
+}
+
+// ---- bench:train -------------------------------------------------------------------------------------
+
+export interface TrainFlags {
+  quick: boolean;
+  json: boolean;
+  verbose: boolean;
+  steps?: number;
+  warmup?: number;
+}
+
+export function trainFlags(argv: string[]): TrainFlags {
+  const cmd = command('bench:train', 'training throughput of full steps for the AttFC, FullFC and PartialFC heads')
+    .option('--quick', "the demo's size only, few steps", false)
+    .option('--json', 'print the results as JSON', false)
+    .option('--verbose', "show every run's training log", false)
+    .option('--steps <n>', 'measured steps per configuration (default: per setup)', wholeNumber(1))
+    .option('--warmup <n>', 'warm-up steps per configuration (default: per setup)', wholeNumber(1));
+  return parse(cmd, argv).opts<TrainFlags>();
+}

@@ -1,0 +1,83 @@
+// Checkpoint policy: what a training checkpoint holds and how a run comes back from one. It holds f_q
+// and f_k weights, the optimizer's momentum, the head's state, the data pipeline's position and the
+// configuration, so a resumed run continues exactly where it stopped. The file format is checkpoint.ts's.
+import * as tf from '@tensorflow/tfjs-core';
+import type { Backbone } from '../backbones/index.js';
+import type { DataPipeline, PipelineState } from '../data/pipeline.js';
+import type { Head } from '../heads/types.js';
+import { AttfcError } from '../errors.js';
+import type { TrainConfig } from './config.js';
+import type { Sgd } from './sgd.js';
+import { saveCheckpoint, type ArrayEntry, type CheckpointData } from './checkpoint.js';
+
+export interface CheckpointedState {
+  config: TrainConfig;
+  fq: Backbone;
+  fk: Backbone | null;
+  sgd: Sgd;
+  head: Head;
+  pipeline: DataPipeline;
+}
+
+export class CheckpointPolicy {
+  /** The newest checkpoint written or resumed from (named when training diverges). */
+  last: string | null = null;
+
+  constructor(
+    private readonly root: string,
+    private readonly state: CheckpointedState,
+    private readonly onWrite: (e: { step: number; path: string }) => void,
+  ) {}
+
+  /** A periodic checkpoint is due after this step (the last step always writes one, elsewhere). */
+  due(step: number, totalSteps: number): boolean {
+    const every = this.state.config.checkpointEvery;
+    return every > 0 && step % every === 0 && step < totalSteps;
+  }
+
+  write(step: number): string {
+    const { config, fq, fk, sgd, head, pipeline } = this.state;
+    const arrays: Record<string, ArrayEntry> = {};
+    dumpVariables('fq', fq, arrays);
+    if (fk) dumpVariables('fk', fk, arrays);
+    sgd.momentumBuffers().forEach((m, i) => (arrays[`opt/${i}`] = m.dataSync().slice() as Float32Array));
+    const hs = head.getState();
+    for (const [k, v] of Object.entries(hs.arrays)) arrays[`head/${k}`] = v;
+    const p = saveCheckpoint(this.root, { step, arrays, json: { config, head: hs.json, pipeline: pipeline.getState(), savedAt: new Date().toISOString() } }, config.keepCheckpoints);
+    this.last = p;
+    this.onWrite({ step, path: p });
+    return p;
+  }
+
+  /** Loads every part of the state from a checkpoint read from `where`; returns its step. */
+  restore(ckpt: CheckpointData, where: string): number {
+    const { fq, fk, sgd, head, pipeline } = this.state;
+    restoreVariables('fq', fq, ckpt.arrays, where);
+    if (fk) restoreVariables('fk', fk, ckpt.arrays, where);
+    sgd.momentumBuffers().forEach((m, i) => {
+      const arr = ckpt.arrays[`opt/${i}`];
+      if (!arr || arr.length !== m.size) throw new AttfcError(`${where}: optimizer state opt/${i} is missing or has the wrong size`);
+      m.assign(tf.tensor(arr, m.shape));
+    });
+    const headArrays: Record<string, Float32Array | Int32Array> = {};
+    for (const [k, v] of Object.entries(ckpt.arrays)) if (k.startsWith('head/')) headArrays[k.slice(5)] = v;
+    head.setState({ arrays: headArrays, json: ckpt.json.head as Record<string, unknown> });
+    pipeline.setState(ckpt.json.pipeline as PipelineState);
+    this.last = where;
+    return ckpt.step;
+  }
+}
+
+/** Variables of a backbone as checkpoint arrays, keyed `${prefix}/${name}`. */
+function dumpVariables(prefix: string, net: Backbone, into: Record<string, ArrayEntry>): void {
+  for (const v of net.variables()) into[`${prefix}/${v.name}`] = v.variable.dataSync().slice() as Float32Array;
+}
+
+function restoreVariables(prefix: string, net: Backbone, from: Record<string, ArrayEntry>, where: string): void {
+  for (const v of net.variables()) {
+    const arr = from[`${prefix}/${v.name}`];
+    if (!arr || arr.length !== v.variable.size)
+      throw new AttfcError(`${where}: ${prefix}/${v.name} is missing or has ${arr?.length ?? 0} values, expected ${v.variable.size} (was the checkpoint made with another backbone or size?)`);
+    v.variable.assign(tf.tensor(arr, v.variable.shape, v.variable.dtype));
+  }
+}

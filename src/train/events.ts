@@ -1,0 +1,60 @@
+// What a training run reports: per-step metrics, verification results, the final result, and the handle
+// train() returns. Types only, shared by the trainer and its callbacks.
+import type { EventEmitter } from 'node:events';
+import type { VerificationResult } from '../eval/evaluateBin.js';
+
+export interface StepMetrics {
+  step: number;
+  totalSteps: number;
+  epoch: number;
+  loss: number;
+  lr: number;
+  gradNorm: number;
+  samplesPerSec: number;
+  dataWaitShare: number;
+  /** WASM heap size (its high-water mark); with data-parallel replicas, the largest of their heaps. */
+  heapBytes: number;
+  etaSec: number;
+  head: Record<string, number>;
+}
+
+export interface VerifyEvent {
+  step: number;
+  results: VerificationResult[];
+}
+
+export interface TrainResult {
+  steps: number;
+  /** Steps run by this call (fewer than `steps` after a resume). */
+  stepsThisRun: number;
+  seconds: number;
+  samplesPerSec: number;
+  finalLoss: number;
+  identities: number;
+  images: number;
+  verification: VerificationResult[];
+  output: string;
+  modelDir: string | null;
+  checkpoint: string | null;
+  /** True when stop() ended training early (a checkpoint was still written). */
+  interrupted: boolean;
+}
+
+export interface TrainOptions {
+  /** Continue from a checkpoint folder (or a run's output folder: its newest checkpoint). */
+  resume?: string;
+  /** Where human-readable lines go (default stderr). */
+  log?: (line: string) => void;
+}
+
+/** What train() returns: progress events plus a promise of the result. */
+export interface TrainHandle extends EventEmitter {
+  readonly done: Promise<TrainResult>;
+  /** Finish the current step, write a checkpoint and end (what Ctrl-C does). */
+  stop(): void;
+  on(event: 'step', listener: (m: StepMetrics) => void): this;
+  on(event: 'verify', listener: (e: VerifyEvent) => void): this;
+  on(event: 'checkpoint', listener: (e: { step: number; path: string }) => void): this;
+  on(event: 'log', listener: (line: string) => void): this;
+  on(event: string, listener: (...args: never[]) => void): this;
+}

@@ -1,0 +1,36 @@
+// Export: writes the trained f_q as a TensorFlow.js embedding model (with the metadata `attfc eval` and
+// loadEmbedder read) into the run's model/ folder, replacing a previous export only once the new one is
+// complete.
+import { renameSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { saveEmbeddingModel, INPUT_NORMALIZATION, type Backbone } from '../backbones/index.js';
+import type { TrainConfig } from './config.js';
+
+/** Returns the model folder. */
+export async function exportEmbeddingModel(fq: Backbone, c: TrainConfig, steps: number, runDir: string): Promise<string> {
+  const modelDir = path.join(runDir, 'model');
+  const tmp = `${modelDir}.tmp-${process.pid}`;
+  await saveEmbeddingModel(fq, tmp, {
+    inputSize: c.inputSize,
+    normalization: INPUT_NORMALIZATION,
+    backbone: c.backbone,
+    widthMultiplier: c.widthMultiplier,
+    embeddingSize: c.embeddingSize,
+    head: c.head,
+    steps,
+    trainedOn: c.data,
+  });
+  replaceDir(tmp, modelDir);
+  return modelDir;
+}
+
+function replaceDir(tmp: string, final: string): void {
+  const old = `${final}.old-${process.pid}`;
+  try {
+    renameSync(final, old);
+  } catch {
+    /* no previous export */
+  }
+  renameSync(tmp, final);
+  rmSync(old, { recursive: true, force: true });
+}

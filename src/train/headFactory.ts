@@ -1,0 +1,73 @@
+// Head factory: sizes and builds the classification head a configuration names: full FC, Partial FC, or
+// AttFC with its class encoder f_k (an EMA copy of f_q), its DCC queue and its on-device chunk budget.
+import { createBackbone, type Backbone } from '../backbones/index.js';
+import { FullFcHead, estimateFullFcHeap } from '../heads/fullFc.js';
+import { PartialFcHead, estimatePartialFcHeap, partialFcSampleSize } from '../heads/partialFc.js';
+import { AttFcHead, ClassEncoder, defaultQueueSize, estimateDeviceBytes, DEFAULT_CHUNK_SLOTS } from '../heads/attfc/index.js';
+import type { Head } from '../heads/types.js';
+import { AttfcError } from '../errors.js';
+import { marginOptions, type TrainConfig } from './config.js';
+import type { HeapEstimate } from './memoryEstimate.js';
+import { backboneOptions } from './runPlan.js';
+
+export interface HeadSizing {
+  /** AttFC's DCC slots (0 for the other heads). */
+  queueSize: number;
+  /** WASM heap the head must have: FC/PFC weights and temporaries; AttFC's per-step temporaries. */
+  requiredBytes: number;
+}
+
+/** Sizes the head before any backbone is built, so its errors (queue size) come cheap. */
+export function sizeHead(c: TrainConfig, numClasses: number): HeadSizing {
+  if (c.head === 'fc') return { queueSize: 0, requiredBytes: estimateFullFcHeap(numClasses, c.embeddingSize, c.batchSize).total };
+  if (c.head === 'pfc') return { queueSize: 0, requiredBytes: estimatePartialFcHeap(partialFcSampleSize(numClasses, c.sampleRate, c.batchSize), c.embeddingSize, c.batchSize) };
+  const queueSize = c.queueSize ?? defaultQueueSize(numClasses, c.batchSize, c.queueRatio);
+  if (queueSize <= 0) throw new AttfcError(`queueRatio ${c.queueRatio} of ${numClasses} identities is less than one batch (${c.batchSize}); raise queueRatio or set queueSize`);
+  return { queueSize, requiredBytes: estimateDeviceBytes(queueSize, c.embeddingSize, c.batchSize, DEFAULT_CHUNK_SLOTS, 0) };
+}
+
+/** The heap the head takes before the backbone's share is known (AttFC: nothing, it is sized from what is left). */
+export function headHeapBeforeBackbone(c: TrainConfig, sizing: HeadSizing): number {
+  return c.head === 'attfc' ? 0 : sizing.requiredBytes;
+}
+
+/**
+ * AttFC's DCC chunks may keep what the backbone leaves of 85% of the heap on the device: every chunk
+ * kept (and kept packed) saves an upload (and XNNPACK's packing) per step. Returns that budget and the
+ * estimate with the head's share added.
+ */
+export function sizeAttFcDeviceBudget(c: TrainConfig, sizing: HeadSizing, est: HeapEstimate): { deviceBudget: number; estimate: HeapEstimate } {
+  const deviceBudget = Math.max(0, 0.85 * est.limit - est.total - sizing.requiredBytes);
+  const head = estimateDeviceBytes(sizing.queueSize, c.embeddingSize, c.batchSize, DEFAULT_CHUNK_SLOTS, deviceBudget);
+  return { deviceBudget, estimate: { ...est, head, total: est.total + head } };
+}
+
+export interface BuiltHead {
+  head: Head;
+  /** AttFC's class encoder network and its EMA updater; null for FC and PFC. */
+  fk: Backbone | null;
+  encoder: ClassEncoder | null;
+}
+
+export function createHead(c: TrainConfig, numClasses: number, sizing: HeadSizing, fq: Backbone, deviceBudgetBytes: number): BuiltHead {
+  const margin = marginOptions(c);
+  if (c.head === 'fc') return { head: new FullFcHead({ numClasses, embeddingSize: c.embeddingSize, margin, seed: c.seed + 1, batchSize: c.batchSize }), fk: null, encoder: null };
+  if (c.head === 'pfc')
+    return { head: new PartialFcHead({ numClasses, embeddingSize: c.embeddingSize, sampleRate: c.sampleRate, margin, seed: c.seed + 1, batchSize: c.batchSize }), fk: null, encoder: null };
+  const fk = createBackbone(c.backbone, backboneOptions(c));
+  const encoder = new ClassEncoder(fq, fk, c.emaMomentum);
+  const head = new AttFcHead({
+    numClasses,
+    embeddingSize: c.embeddingSize,
+    batchSize: c.batchSize,
+    sampleNum: c.sampleNum,
+    queueSize: sizing.queueSize,
+    attention: c.attention,
+    temperature: c.temperature,
+    masking: c.masking,
+    deviceBudgetBytes,
+    margin,
+    seed: c.seed + 1,
+  });
+  return { head, fk, encoder };
+}

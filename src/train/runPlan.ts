@@ -1,0 +1,95 @@
+// Run planning: everything decided before a model is built. The configuration (fresh, or the one saved
+// in the checkpoint being resumed), the number of data-parallel replicas, the engine, and the run's size
+// (identities, images, steps). Builds no tensors.
+import os from 'node:os';
+import path from 'node:path';
+import { initEngine, engineInfo, type EngineInfo } from '../engine/index.js';
+import type { BackboneOptions } from '../backbones/index.js';
+import { openDataset } from '../data/dataset.js';
+import { AttfcError } from '../errors.js';
+import { parseTrainConfig, resumedTrainConfig, type TrainConfig, type TrainConfigInput } from './config.js';
+import { loadCheckpoint, resolveCheckpoint, type CheckpointData } from './checkpoint.js';
+import { splitRows } from './dataParallel/shared.js';
+
+export interface RunPlan {
+  config: TrainConfig;
+  /** The checkpoint this run continues and the folder it came from; null for a fresh run. */
+  resumed: { from: string; checkpoint: CheckpointData } | null;
+  engine: EngineInfo;
+  replicas: number;
+  /** Why there is a single replica ('' when that was not a fallback). */
+  parallelReason: string;
+  /** Rows of each batch that rank 0 computes. */
+  localBatch: number;
+  /** Key images per sample: K-1 for AttFC, 0 otherwise. */
+  keysPerSample: number;
+  numClasses: number;
+  numImages: number;
+  totalSteps: number;
+}
+
+export async function planRun(raw: Partial<TrainConfigInput> | null, resume: string | undefined): Promise<RunPlan> {
+  const { config: c, resumed } = resolveConfig(raw, resume);
+  const parallel = planParallelism(c);
+  const engine = await initEngine(parallel.replicas > 1 ? { threads: 1 } : {});
+  if (parallel.replicas > 1 && engine.backend !== 'wasm') {
+    if (c.parallel === 'data') throw new AttfcError(`parallel = "data" needs the wasm backend, but the backend is ${engine.backend}; use parallel "threads"`);
+    parallel.replicas = 1;
+    parallel.reason = `backend ${engine.backend}`;
+  }
+  const dataset = openDataset(c.data);
+  const numClasses = dataset.numIdentities;
+  const numImages = dataset.numImages;
+  dataset.close();
+  if (numImages < c.batchSize) throw new AttfcError(`${c.data}: ${numImages} images is fewer than one batch (batchSize ${c.batchSize})`);
+  const stepsPerEpoch = Math.floor(numImages / c.batchSize);
+  return {
+    config: c,
+    resumed,
+    engine,
+    replicas: parallel.replicas,
+    parallelReason: parallel.reason,
+    localBatch: splitRows(c.batchSize, parallel.replicas)[0][1],
+    keysPerSample: c.head === 'attfc' ? c.sampleNum - 1 : 0,
+    numClasses,
+    numImages,
+    totalSteps: c.steps ?? Math.max(1, Math.round(c.epochs * stepsPerEpoch)),
+  };
+}
+
+/** The backbone options a configuration implies (f_q, f_k and every replica build from these). */
+export function backboneOptions(c: TrainConfig): BackboneOptions {
+  return { inputSize: c.inputSize, widthMultiplier: c.widthMultiplier, embeddingSize: c.embeddingSize, dropout: c.dropout, seed: c.seed };
+}
+
+function resolveConfig(raw: Partial<TrainConfigInput> | null, resume: string | undefined): { config: TrainConfig; resumed: RunPlan['resumed'] } {
+  if (!resume) return { config: parseTrainConfig(raw ?? {}), resumed: null };
+  const from = resolveCheckpoint(resume);
+  const checkpoint = loadCheckpoint(from);
+  // The run continues with the configuration it was started with; `raw` may change only the keys
+  // that do not alter the training (RESUME_MUTABLE_KEYS). Outputs go to the checkpoint's run folder
+  // unless `output` is given, so a moved or copied run keeps writing next to its checkpoints.
+  const runDir = path.basename(path.dirname(from)) === 'checkpoints' ? path.dirname(path.dirname(from)) : undefined;
+  const config = resumedTrainConfig(runDir && raw?.output === undefined ? { ...(checkpoint.json.config as object), output: runDir } : checkpoint.json.config, raw, from);
+  return { config, resumed: { from, checkpoint } };
+}
+
+/**
+ * Replicas for this run and, when there is only one on WASM, why. 'auto' takes data parallelism only
+ * when the trainer is the one choosing the engine (a caller that initialised it keeps its choice).
+ */
+function planParallelism(c: TrainConfig): { replicas: number; reason: string } {
+  const cores = os.cpus().length;
+  const replicas = c.replicas ?? Math.max(2, cores);
+  const fits = c.batchSize >= 2 * replicas;
+  if (c.parallel === 'data') {
+    if (!fits) throw new AttfcError(`parallel = "data" with ${replicas} replicas needs batchSize >= ${2 * replicas} (2 rows per replica for batch norm), got ${c.batchSize}`);
+    return { replicas, reason: '' };
+  }
+  if (c.parallel === 'threads') return { replicas: 1, reason: 'parallel = "threads"' };
+  if (engineInfo()) return { replicas: 1, reason: 'the engine was initialised before train()' };
+  if (process.env.ATTFC_THREADS) return { replicas: 1, reason: `ATTFC_THREADS=${process.env.ATTFC_THREADS} (--threads) was given` };
+  if (cores < 2 && c.replicas === undefined) return { replicas: 1, reason: 'one core' };
+  if (!fits) return { replicas: 1, reason: `batch ${c.batchSize} is too small for ${replicas} replicas of at least 2 rows` };
+  return { replicas, reason: '' };
+}

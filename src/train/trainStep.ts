@@ -1,0 +1,91 @@
+// One optimisation step on one batch: (AttFC) EMA update of f_k and the key forward, then the head's
+// loss on f_q's embeddings under a gradient tape, backward, clipping of the backbone gradients, SGD, and
+// the head's own updates. With data-parallel replicas, rank 0 runs this while the workers compute their
+// rows; the ReplicaGroup hooks join their embeddings and gradients in. Every tensor made here is
+// disposed here.
+import * as tf from '@tensorflow/tfjs-core';
+import type { Backbone } from '../backbones/index.js';
+import type { Batch } from '../data/pipeline.js';
+import type { ClassEncoder } from '../heads/attfc/index.js';
+import type { Head } from '../heads/types.js';
+import { AttfcError } from '../errors.js';
+import type { TrainConfig } from './config.js';
+import { Sgd, clipByGlobalNorm } from './sgd.js';
+import type { ReplicaGroup } from './dataParallel/replicaGroup.js';
+
+/** The optimizer over f_q's weights and the head's persistent variables (FullFC's W), in that order. */
+export function createOptimizer(c: TrainConfig, fq: Backbone, head: Head): Sgd {
+  return new Sgd([...fq.trainableVariables(), ...head.trainableVariables()], { momentum: c.momentum, weightDecay: c.weightDecay });
+}
+
+export interface StepModel {
+  config: TrainConfig;
+  fq: Backbone;
+  head: Head;
+  /** From createOptimizer. */
+  sgd: Sgd;
+  encoder: ClassEncoder | null;
+  group: ReplicaGroup | null;
+  /** Rows of the batch rank 0 computes, and key images per sample. */
+  localBatch: number;
+  keysPerSample: number;
+}
+
+export class TrainStep {
+  private readonly backboneVars: tf.Variable[];
+  private readonly sgdVars: tf.Variable[];
+
+  constructor(private readonly m: StepModel) {
+    this.backboneVars = m.fq.trainableVariables();
+    this.sgdVars = [...this.backboneVars, ...m.head.trainableVariables()];
+  }
+
+  /**
+   * Runs step `step` (0-based) at learning rate `lr`. A non-finite loss ends training with an error
+   * naming `lastCheckpoint`.
+   */
+  run(batch: Batch, lr: number, step: number, lastCheckpoint: string | null): { loss: number; gradNorm: number } {
+    const { config: c, fq, head, sgd, encoder, group, localBatch, keysPerSample } = this.m;
+    const labels = batch.labels;
+    // rank 0 computes rows [0, localBatch); with replicas, the others go to the workers
+    group?.postStep(batch.images, encoder ? batch.keys : null);
+    const px = c.inputSize * c.inputSize * 3;
+    const x = tf.tensor4d(batch.images.subarray(0, localBatch * px), [localBatch, c.inputSize, c.inputSize, 3]);
+    let keyEmb: tf.Tensor2D | undefined;
+    if (encoder) {
+      // EMA first, then the key forward with the updated class encoder (outside any gradient tape).
+      encoder.update();
+      const n = localBatch * keysPerSample;
+      keyEmb = tf.tidy(() => encoder.embed(tf.tensor4d(batch.keys.subarray(0, n * px), [n, c.inputSize, c.inputSize, 3])));
+      if (group) keyEmb = group.gatherKeyEmbeddings(keyEmb);
+    }
+    head.prepare(labels);
+    const stepVars = head.stepVariables();
+    const { value, grads } = tf.variableGrads(() => {
+      const local = fq.apply(x, true);
+      const embeddings = group ? group.joinEmbeddings(local) : local;
+      return head.loss({ embeddings, labels, keyEmbeddings: keyEmb, keyQuality: batch.keyQuality });
+    }, [...this.sgdVars, ...stepVars]);
+    const loss = value.dataSync()[0];
+    value.dispose();
+    x.dispose();
+    keyEmb?.dispose();
+    if (!Number.isFinite(loss)) {
+      tf.dispose(Object.values(grads));
+      throw new AttfcError(
+        `loss is ${loss} at step ${step + 1} (lr ${lr.toExponential(3)}): training diverged; the last good checkpoint is ${lastCheckpoint ?? '(none yet)'}; lower --lr or add --warmup-steps`,
+      );
+    }
+    const backboneGrads = this.backboneVars.map((v) => grads[v.name]);
+    const summed = group ? group.addRemoteGradients(backboneGrads) : null;
+    const clipped = clipByGlobalNorm(summed ?? backboneGrads, c.clipNorm);
+    sgd.step([...clipped.grads, ...head.trainableVariables().map((v) => grads[v.name])], lr);
+    head.afterStep(
+      stepVars.map((v) => grads[v.name]),
+      { lr, momentum: c.momentum, weightDecay: c.weightDecay },
+    );
+    tf.dispose([...clipped.grads, ...Object.values(grads), ...(summed ?? [])]);
+    group?.broadcastParameters();
+    return { loss, gradNorm: clipped.norm };
+  }
+}

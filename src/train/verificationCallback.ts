@@ -1,0 +1,49 @@
+// Verification callback: evaluates f_q on the configured .bin verification sets every `verifyEvery`
+// steps and at the end, logging each result, appending it to metrics.jsonl and emitting 'verify'.
+import type * as tf from '@tensorflow/tfjs-core';
+import type { Backbone } from '../backbones/index.js';
+import { evaluateBin, formatVerificationLine, type VerificationResult } from '../eval/evaluateBin.js';
+import { readVerificationBin, type VerificationSet } from '../eval/binReader.js';
+import type { TrainConfig } from './config.js';
+import type { RunFolder } from './runFolder.js';
+import type { VerifyEvent } from './events.js';
+
+export class VerificationCallback {
+  /** The latest results (empty until the first verification). */
+  readonly results: VerificationResult[] = [];
+  private readonly sets: VerificationSet[];
+  private readonly embedder: { inputSize: number; embed: (x: tf.Tensor4D) => tf.Tensor2D };
+
+  constructor(
+    private readonly config: TrainConfig,
+    fq: Backbone,
+    private readonly folder: RunFolder,
+    private readonly log: (line: string) => void,
+    private readonly onVerify: (e: VerifyEvent) => void,
+  ) {
+    this.sets = config.verify.map((p) => readVerificationBin(p));
+    this.embedder = { inputSize: config.inputSize, embed: (x) => fq.apply(x, false) };
+  }
+
+  get enabled(): boolean {
+    return this.sets.length > 0;
+  }
+
+  /** A periodic verification is due after this step (the end of training has its own). */
+  due(step: number, totalSteps: number): boolean {
+    const every = this.config.verifyEvery;
+    return every > 0 && step % every === 0 && step < totalSteps && this.enabled;
+  }
+
+  async run(step: number): Promise<void> {
+    const results: VerificationResult[] = [];
+    for (const set of this.sets) {
+      const r = await evaluateBin(this.embedder, set, { batchSize: Math.min(64, this.config.batchSize) });
+      results.push(r);
+      this.log(formatVerificationLine(r.name, step, r));
+      this.folder.appendMetrics({ step, verify: r.name, accuracy: r.accuracy, std: r.std, xnorm: r.xnorm, tarAtFar1e3: r.tarAtFar1e3 });
+    }
+    this.results.splice(0, this.results.length, ...results);
+    this.onVerify({ step, results });
+  }
+}
