@@ -16,7 +16,10 @@
 #include <dlfcn.h>
 #include <link.h>
 
+#include <algorithm>
 #include <climits>
+#include <cmath>
+#include <limits>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -531,6 +534,50 @@ napi_value Memory(napi_env env, napi_callback_info info) {
   });
 }
 
+// ---- AttFC: the element-wise part of the chunked DCC softmax, fused into one pass per row ----
+
+// dccRows(z, s) -> [rowMax, rowSum]. z is a chunk's [B, c] cosines with masked slots at -inf. Per row i:
+//   rowMax_i = max_j z_ij (raw; -inf when every slot is masked), m_i = clamp(rowMax_i, -1, 1),
+//   rowSum_i = sum_j exp(s * (clamp(z_ij, -1, 1) - m_i))   (float64),
+// and z_ij is overwritten with that term where -1 <= z_ij <= 1 (the gradient weight) and 0 elsewhere
+// (clamped and masked slots pass no gradient). The shift by m_i keeps every term in (0, 1].
+napi_value DccRows(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    auto a = args(env, info, 2, "dccRows");
+    State& st = state(env);
+    at::Tensor& z = getTensor(st, toInt(env, a[0], "z"));
+    double s = toDouble(env, a[1], "scale");
+    if (z.dim() != 2 || z.scalar_type() != at::kFloat || !z.is_contiguous() || !z.device().is_cpu())
+      throw ArgError("attfc_torch.dccRows: z must be a contiguous float32 CPU matrix");
+    const int64_t rows = z.size(0), cols = z.size(1);
+    at::Tensor rowMax = at::empty({rows}, at::kFloat);
+    at::Tensor rowSum = at::empty({rows}, at::kDouble);
+    float* zp = z.data_ptr<float>();
+    float* mp = rowMax.data_ptr<float>();
+    double* sp = rowSum.data_ptr<double>();
+    const float sf = static_cast<float>(s);
+    at::parallel_for(0, rows, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; i++) {
+        float* r = zp + i * cols;
+        float mx = -std::numeric_limits<float>::infinity();
+        for (int64_t j = 0; j < cols; j++) mx = std::max(mx, r[j]);
+        const float m = std::min(1.0f, std::max(-1.0f, mx));
+        double sum = 0;
+        for (int64_t j = 0; j < cols; j++) {
+          const float v = r[j];
+          const float c = std::min(1.0f, std::max(-1.0f, v));
+          const float e = std::exp(sf * (c - m));
+          sum += e;
+          r[j] = (v == c) ? e : 0.0f;
+        }
+        mp[i] = mx;
+        sp[i] = sum;
+      }
+    });
+    return makeArray(env, {makeNumber(env, putTensor(st, rowMax)), makeNumber(env, putTensor(st, rowSum))});
+  });
+}
+
 // ---- BLAS detection: libtorch from Debian calls whatever libblas.so.3 the system selects ----
 
 int findBlasLib(struct dl_phdr_info* info, size_t, void* out) {
@@ -619,6 +666,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"getThreads", nullptr, GetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"dccRows", nullptr, DccRows, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;

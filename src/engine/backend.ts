@@ -93,6 +93,18 @@ async function tryNative(): Promise<string | null> {
 }
 
 /**
+ * The backend initEngine would pick with these options, without initialising it (the trainer plans
+ * WASM's data-parallel replicas before the engine starts).
+ */
+export async function chooseBackend(options: EngineOptions = {}): Promise<EngineInfo['backend']> {
+  if (current) return current.backend;
+  const wanted = options.backend ?? envBackend() ?? 'auto';
+  if (wanted !== 'auto') return wanted;
+  if (await tryNative()) return 'tensorflow';
+  return torchAvailable().ok ? 'torch' : 'wasm';
+}
+
+/**
  * Selects and initialises the compute backend once per process; later calls return the same info.
  * Explicit options win over ATTFC_BACKEND / ATTFC_THREADS, which win over the defaults.
  */

@@ -1,4 +1,4 @@
-export { initEngine, shutdownEngine, engineInfo, describeEngine, BACKEND_NAMES, DEVICE_NAMES } from './backend.js';
+export { initEngine, chooseBackend, shutdownEngine, engineInfo, describeEngine, BACKEND_NAMES, DEVICE_NAMES } from './backend.js';
 export type { BackendName, EngineOptions, EngineInfo } from './backend.js';
 export { batchNormTrain, batchNormInfer } from './batchNorm.js';
 export type { BatchStats } from './batchNorm.js';

@@ -3,7 +3,7 @@
 // (identities, images, steps). Builds no tensors.
 import os from 'node:os';
 import path from 'node:path';
-import { initEngine, engineInfo, type EngineInfo } from '../engine/index.js';
+import { initEngine, chooseBackend, engineInfo, type EngineInfo } from '../engine/index.js';
 import type { BackboneOptions } from '../backbones/index.js';
 import { openDataset } from '../data/dataset.js';
 import { AttfcError } from '../errors.js';
@@ -30,7 +30,7 @@ export interface RunPlan {
 
 export async function planRun(raw: Partial<TrainConfigInput> | null, resume: string | undefined): Promise<RunPlan> {
   const { config: c, resumed } = resolveConfig(raw, resume);
-  const parallel = planParallelism(c);
+  const parallel = planParallelism(c, await chooseBackend());
   const engine = await initEngine(parallel.replicas > 1 ? { threads: 1 } : {});
   if (parallel.replicas > 1 && engine.backend !== 'wasm') {
     if (c.parallel === 'data') throw new AttfcError(`parallel = "data" needs the wasm backend, but the backend is ${engine.backend}; use parallel "threads"`);
@@ -75,13 +75,18 @@ function resolveConfig(raw: Partial<TrainConfigInput> | null, resume: string | u
 }
 
 /**
- * Replicas for this run and, when there is only one on WASM, why. 'auto' takes data parallelism only
- * when the trainer is the one choosing the engine (a caller that initialised it keeps its choice).
+ * Replicas for this run and, when there is only one on WASM, why. Data parallelism is WASM's way to use
+ * the cores (native backends thread their kernels). 'auto' takes it only when the trainer is the one
+ * choosing the engine (a caller that initialised it keeps its choice).
  */
-function planParallelism(c: TrainConfig): { replicas: number; reason: string } {
+function planParallelism(c: TrainConfig, backend: EngineInfo['backend']): { replicas: number; reason: string } {
   const cores = os.cpus().length;
   const replicas = c.replicas ?? Math.max(2, cores);
   const fits = c.batchSize >= 2 * replicas;
+  if (backend !== 'wasm') {
+    if (c.parallel === 'data') throw new AttfcError(`parallel = "data" needs the wasm backend, but the backend is ${backend}; use parallel "threads"`);
+    return { replicas: 1, reason: `backend ${backend}` };
+  }
   if (c.parallel === 'data') {
     if (!fits) throw new AttfcError(`parallel = "data" with ${replicas} replicas needs batchSize >= ${2 * replicas} (2 rows per replica for batch norm), got ${c.batchSize}`);
     return { replicas, reason: '' };

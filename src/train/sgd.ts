@@ -15,7 +15,8 @@ export class Sgd {
     readonly variables: tf.Variable[],
     readonly options: SgdOptions,
   ) {
-    this.velocity = variables.map((v) => tf.variable(tf.zerosLike(v), false, `${v.name}/momentum`));
+    // inside tidy: tf.variable shares the zeros' data, and the zeros tensor itself must not outlive it
+    this.velocity = variables.map((v) => tf.tidy(() => tf.variable(tf.zerosLike(v), false, `${v.name}/momentum`)));
   }
 
   /** One update with gradients aligned to `variables`. */

@@ -29,3 +29,12 @@ test('clipByGlobalNorm scales every gradient by maxNorm / global norm', async ()
   assert.ok(Math.abs(r.norm - 5) < 1e-6);
   assert.deepEqual(r.grads.map((t) => Array.from(t.dataSync()).map((v) => +v.toFixed(6))), [[0.6, 0], [0, 0.8]]);
 });
+
+test('an optimizer leaves no tensors behind once disposed (its zero-initialised momentum included)', () => {
+  const w = tf.variable(tf.ones([3, 2]));
+  const before = tf.memory().numTensors;
+  const sgd = new Sgd([w], { momentum: 0.9, weightDecay: 5e-4 });
+  sgd.dispose();
+  assert.equal(tf.memory().numTensors, before);
+  w.dispose();
+});

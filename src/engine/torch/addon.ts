@@ -36,6 +36,12 @@ export interface TorchAddon {
   info(): TorchBuildInfo;
   setThreads(n: number): number;
   getThreads(): number;
+  /**
+   * AttFC's fused DCC pass over a chunk's [B, c] cosines (masked slots at -inf), in place: z becomes
+   * the shifted exponentials exp(s * (clamp(z) - m)) where -1 <= z <= 1 and 0 elsewhere; returns
+   * [rowMax (raw max of z, float32 [B]), rowSum (sum of the terms, float64 [B])].
+   */
+  dccRows(z: number, scale: number): [number, number];
 }
 
 /** Where the addon is looked for: ATTFC_TORCH_ADDON, else native/build/ at the package root. */

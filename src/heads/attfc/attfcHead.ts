@@ -16,6 +16,10 @@ import { DEFAULT_CHUNK_SLOTS, DynamicClassContainer } from './dcc.js';
 import { dccSoftmax, type DccSoftmaxResult, type DccSoftmaxTimings } from './dccSoftmax.js';
 import { DEFAULT_DEVICE_BUDGET_BYTES, DccDeviceChunks, type ChunkPlacement } from './deviceChunks.js';
 import { MAX_EXP_SCALE } from './fastExp.js';
+import { DeviceClassContainer } from './deviceDcc.js';
+import { deviceDccSoftmax } from './deviceSoftmax.js';
+import { currentTorchBackend } from '../../engine/torch/rowTable.js';
+import type { TorchBackend } from '../../engine/torch/backend.js';
 
 export interface AttFcHeadOptions {
   numClasses: number;
@@ -37,7 +41,10 @@ export interface AttFcHeadOptions {
   /** Margin on the positive column; default ARCFACE. Its s also scales the negatives. */
   margin?: MarginOptions;
   seed: number;
-  /** DCC slots per chunk of the chunked softmax; default 4096 (longer chunks slow the P.K product: its contraction outgrows the cache). */
+  /**
+   * DCC slots per chunk of the chunked softmax; default 4096 in JS memory (longer chunks slow the P.K
+   * product: its contraction outgrows the cache), 65536 on backend torch.
+   */
   chunkSlots?: number;
   /**
    * Device bytes for DCC chunks kept between steps (see deviceChunks.ts): all of S*D*4 keeps every
@@ -88,9 +95,13 @@ export class AttFcHead implements Head {
   readonly temperature: number;
   readonly masking: boolean;
   readonly margin: MarginOptions;
-  /** The DCC (read-only use outside the head). */
-  readonly queue: DynamicClassContainer;
-  private readonly device: DccDeviceChunks;
+  /**
+   * The DCC (read-only use outside the head): in libtorch memory on backend torch, else in JS memory
+   * with per-chunk device copies.
+   */
+  readonly queue: DynamicClassContainer | DeviceClassContainer;
+  private readonly device: DccDeviceChunks | null;
+  private readonly torch: TorchBackend | null;
   private pending: PendingBatch[] = [];
   private diag: Record<string, number> = {};
 
@@ -117,13 +128,16 @@ export class AttFcHead implements Head {
     this.temperature = temperature;
     this.masking = opts.masking ?? true;
     this.queueSize = resolveQueueSize(opts);
-    this.queue = new DynamicClassContainer({
-      size: this.queueSize,
-      dim: embeddingSize,
-      chunkSlots: opts.chunkSlots ?? DEFAULT_CHUNK_SLOTS,
-      seed: opts.seed,
-    });
-    this.device = new DccDeviceChunks(this.queue, opts.deviceBudgetBytes ?? DEFAULT_DEVICE_BUDGET_BYTES);
+    this.torch = currentTorchBackend();
+    const dccOptions = { size: this.queueSize, dim: embeddingSize, chunkSlots: opts.chunkSlots, seed: opts.seed };
+    if (this.torch) {
+      this.queue = new DeviceClassContainer(this.torch, dccOptions);
+      this.device = null;
+    } else {
+      const queue = new DynamicClassContainer({ ...dccOptions, chunkSlots: opts.chunkSlots ?? DEFAULT_CHUNK_SLOTS });
+      this.queue = queue;
+      this.device = new DccDeviceChunks(queue, opts.deviceBudgetBytes ?? DEFAULT_DEVICE_BUDGET_BYTES);
+    }
   }
 
   /** Where the last loss() spent its DCC time (uploads, cosine products, JS passes, gradient products). */
@@ -147,7 +161,6 @@ export class AttFcHead implements Head {
     if (B > this.queueSize) throw new Error(`head attfc: batch of ${B} exceeds the DCC size ${this.queueSize}`);
     assertLabelsInRange(labels, this.numClasses, 'attfc');
     const needGradient = tf.engine().isTapeOn();
-    const hotChunks = this.chunksWrittenNext(B);
 
     return tf.tidy(() => {
       const qn = l2Normalize(embeddings, 1);
@@ -159,24 +172,31 @@ export class AttFcHead implements Head {
       const cosPositive = tf.sum(tf.mul(qn, tf.tensor2d(gcc.centres, [B, D])), 1) as tf.Tensor1D;
       const positive = marginTargetLogit(cosPositive, this.margin);
 
-      const dcc: { result?: DccSoftmaxResult } = {};
+      const dcc: { result?: Omit<DccSoftmaxResult, 'gradient'> } = {};
       // A_i = log sum_j exp(s * zhat_ij) over the DCC, with its gradient computed in the same pass
-      // (the input tensor's values are `queries`, read above)
-      const negatives = tf.customGrad(() => {
-        const r = dccSoftmax(this.queue, this.device, {
-          queries,
-          labels,
-          scale: this.margin.s,
-          masking: this.masking,
-          needGradient,
-          hotChunks,
-        });
+      const negatives = tf.customGrad((q, save) => {
+        const settings = { labels, scale: this.margin.s, masking: this.masking, needGradient };
+        const queue = this.queue;
+        if (queue instanceof DeviceClassContainer) {
+          const r = deviceDccSoftmax(this.torch!, queue, { ...settings, queries: q as tf.Tensor2D });
+          dcc.result = r;
+          if (r.gradient) (save as tf.GradSaveFunc)([r.gradient]);
+          return {
+            value: tf.tensor1d(Float32Array.from(r.logSumExp)),
+            gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+              if (!saved.length) throw new Error('head attfc: gradient requested for a loss computed without a gradient tape');
+              return tf.mul(tf.reshape(dy as tf.Tensor, [B, 1]), saved[0]);
+            },
+          };
+        }
+        // in JS memory: the input tensor's values are `queries`, read above
+        const r = dccSoftmax(queue, this.device!, { ...settings, queries, hotChunks: this.chunksWrittenNext(queue, B) });
         dcc.result = r;
         return {
           value: tf.tensor1d(Float32Array.from(r.logSumExp)),
-          gradFunc: (dy: tf.Tensor) => {
+          gradFunc: (dy: tf.Tensor | tf.Tensor[]) => {
             if (!r.gradient) throw new Error('head attfc: gradient requested for a loss computed without a gradient tape');
-            return tf.mul(tf.reshape(dy, [B, 1]), tf.tensor2d(r.gradient, [B, D]));
+            return tf.mul(tf.reshape(dy as tf.Tensor, [B, 1]), tf.tensor2d(r.gradient, [B, D]));
           },
         };
       }) as unknown as (q: tf.Tensor2D) => tf.Tensor1D;
@@ -215,9 +235,9 @@ export class AttFcHead implements Head {
     return { ...this.diag, dccFill: this.queue.filled / this.queueSize };
   }
 
-  /** JS bytes of the DCC (both layouts, labels, index) plus the device budget its resident chunks use. */
+  /** Bytes of the DCC (JS layouts or the libtorch table, labels, index) plus its resident device chunks. */
   stateBytes(): number {
-    return this.queue.bytes() + this.device.residentBytes();
+    return this.queue.bytes() + (this.device?.residentBytes() ?? 0);
   }
 
   /**
@@ -244,14 +264,15 @@ export class AttFcHead implements Head {
     };
   }
 
-  /** How each DCC chunk is held on the device ('packed' | 'resident' | 'streamed'), fixed by the budget. */
+  /** How each DCC chunk is held on the device ('packed' | 'resident' | 'streamed'); empty for a DCC in libtorch memory. */
   chunkPlacements(): ChunkPlacement[] {
-    return Array.from({ length: this.queue.numChunks }, (_, k) => this.device.placementOf(k));
+    const device = this.device;
+    return device ? Array.from({ length: this.queue.numChunks }, (_, k) => device.placementOf(k)) : [];
   }
 
-  /** DCC chunks currently kept on the device between steps (each one tensor). */
+  /** DCC chunks currently kept on the device between steps (each one tensor); 0 for a DCC in libtorch memory. */
   residentChunks(): number {
-    return this.device.residentCount();
+    return this.device?.residentCount() ?? 0;
   }
 
   /** Restores the DCC (any chunking of the [S, D] stream); drops un-enqueued GCCs and device copies. */
@@ -271,18 +292,18 @@ export class AttFcHead implements Head {
     if (!(labels instanceof Int32Array)) throw new AttfcError(`${what}: dccLabels must be int32`);
     const rng = Array.isArray(s.json.rng) ? (s.json.rng as unknown[]).map((x) => (x === null ? NaN : Number(x))) : undefined;
     this.queue.setState({ vectors, labels, pointer: Number(s.json.pointer), filled: Number(s.json.filled), rng }, what);
-    this.device.invalidateAll();
+    this.device?.invalidateAll();
     this.pending = [];
   }
 
   dispose(): void {
-    this.device.dispose();
+    this.device?.dispose();
+    if (this.queue instanceof DeviceClassContainer) this.queue.dispose();
     this.pending = [];
   }
 
   /** Chunks the pending GCCs plus a batch of b will overwrite at the next afterStep(). */
-  private chunksWrittenNext(b: number): Set<number> {
-    const q = this.queue;
+  private chunksWrittenNext(q: DynamicClassContainer, b: number): Set<number> {
     let rows = b;
     for (const p of this.pending) rows += p.labels.length;
     const hot = new Set<number>();
@@ -300,7 +321,7 @@ export class AttFcHead implements Head {
   private recordDiagnostics(
     loss: tf.Scalar,
     cosPositive: tf.Tensor1D,
-    dcc: DccSoftmaxResult,
+    dcc: Omit<DccSoftmaxResult, 'gradient'>,
     weights: Float32Array,
     B: number,
     keyQuality?: Float32Array,

@@ -29,59 +29,209 @@ export function placeholderLabel(slot: number): number {
   return -1 - slot;
 }
 
-export class DynamicClassContainer {
-  readonly size: number;
-  readonly dim: number;
-  readonly chunkSlots: number;
-  readonly numChunks: number;
+/**
+ * The DCC's bookkeeping apart from the vectors: each slot's label, a label -> slots index (one doubly
+ * linked list per label, so masking never needs a B x S mask), the ring pointer and the fill. Shared by
+ * the JS-memory container below and the libtorch-memory one (deviceDcc.ts).
+ */
+export class DccSlots {
   /** Label of every slot (placeholders are negative). */
   readonly labels: Int32Array;
-  private readonly slotMajorChunks: Float32Array[] = [];
-  private readonly dimMajorChunks: Float32Array[] = [];
-  private readonly versions: Uint32Array;
-  private readonly rng: Rng;
   /** Next slot to be written. */
-  private ptr = 0;
+  pointer = 0;
   /** Slots written with real GCCs so far (saturates at S). */
-  private written = 0;
+  filled = 0;
   // label -> first slot of its list; per-slot links (-1 = none)
   private readonly head = new Map<number, number>();
   private readonly next: Int32Array;
   private readonly prev: Int32Array;
 
-  constructor(opts: DccOptions) {
-    const { size, dim } = opts;
-    const chunkSlots = opts.chunkSlots ?? DEFAULT_CHUNK_SLOTS;
-    if (!(Number.isInteger(size) && size >= 1)) throw new AttfcError(`attfc: DCC size must be a whole number >= 1 (got ${size})`);
-    if (!(Number.isInteger(dim) && dim >= 1)) throw new AttfcError(`attfc: embedding size must be a whole number >= 1 (got ${dim})`);
-    if (!(Number.isInteger(chunkSlots) && chunkSlots >= 1))
-      throw new AttfcError(`attfc: chunkSlots must be a whole number >= 1 (got ${chunkSlots})`);
-    this.size = size;
-    this.dim = dim;
-    this.chunkSlots = Math.min(chunkSlots, size);
-    this.numChunks = Math.ceil(size / this.chunkSlots);
+  constructor(readonly size: number) {
     this.labels = new Int32Array(size);
     this.next = new Int32Array(size).fill(-1);
     this.prev = new Int32Array(size).fill(-1);
-    this.versions = new Uint32Array(this.numChunks);
     for (let slot = 0; slot < size; slot++) this.labels[slot] = placeholderLabel(slot);
+  }
+
+  /** Checks an enqueue of b rows with these labels; throws before anything is written. */
+  checkEnqueue(vectorCount: number, labels: Int32Array, dim: number): void {
+    const b = labels.length;
+    if (vectorCount !== b * dim) throw new Error(`DCC enqueue: ${vectorCount} floats for ${b} labels of dimension ${dim}`);
+    if (b > this.size) throw new Error(`DCC enqueue: ${b} centres do not fit ${this.size} slots`);
+    for (let r = 0; r < b; r++) if (labels[r] < 0) throw new Error(`DCC enqueue: label ${labels[r]} (row ${r}) is negative`);
+  }
+
+  /** The contiguous slot ranges [start, count] an enqueue of b rows writes, in order (two when it wraps). */
+  rangesAt(b: number): [number, number][] {
+    const first = Math.min(b, this.size - this.pointer);
+    return first === b ? [[this.pointer, b]] : [[this.pointer, first], [0, b - first]];
+  }
+
+  /** Relabels slot `slot` (the vector is the caller's business). */
+  assign(slot: number, label: number): void {
+    if (this.labels[slot] >= 0) this.unlink(slot, this.labels[slot]);
+    this.labels[slot] = label;
+    if (label >= 0) this.link(slot, label);
+  }
+
+  /** Advances the pointer past b written rows. */
+  advance(b: number): void {
+    this.pointer = (this.pointer + b) % this.size;
+    this.filled = Math.min(this.size, this.filled + b);
+  }
+
+  /** Calls fn for every slot whose label is `label` (no order guaranteed). */
+  forEachSlotWithLabel(label: number, fn: (slot: number) => void): void {
+    for (let s = this.head.get(label) ?? -1; s !== -1; s = this.next[s]) fn(s);
+  }
+
+  /** Checks and restores labels, pointer and fill, and rebuilds the index. */
+  restore(s: { labels: Int32Array; pointer: number; filled: number }, what: string): void {
+    if (s.labels.length !== this.size) throw new AttfcError(`${what}: ${s.labels.length} labels, expected ${this.size}`);
+    if (!(Number.isInteger(s.pointer) && s.pointer >= 0 && s.pointer < this.size))
+      throw new AttfcError(`${what}: pointer ${s.pointer} is not a slot in 0..${this.size - 1}`);
+    if (!(Number.isInteger(s.filled) && s.filled >= 0 && s.filled <= this.size))
+      throw new AttfcError(`${what}: filled ${s.filled} is not in 0..${this.size}`);
+    this.head.clear();
+    this.next.fill(-1);
+    this.prev.fill(-1);
+    for (let slot = 0; slot < this.size; slot++) {
+      this.labels[slot] = s.labels[slot];
+      if (s.labels[slot] >= 0) this.link(slot, s.labels[slot]);
+    }
+    this.pointer = s.pointer;
+    this.filled = s.filled;
+  }
+
+  /** Bytes of the labels and the index links. */
+  bytes(): number {
+    return 3 * this.size * 4;
+  }
+
+  private link(slot: number, label: number): void {
+    const first = this.head.get(label);
+    this.prev[slot] = -1;
+    this.next[slot] = first ?? -1;
+    if (first !== undefined) this.prev[first] = slot;
+    this.head.set(label, slot);
+  }
+
+  private unlink(slot: number, label: number): void {
+    const p = this.prev[slot];
+    const n = this.next[slot];
+    if (p !== -1) this.next[p] = n;
+    else if (n !== -1) this.head.set(label, n);
+    else this.head.delete(label);
+    if (n !== -1) this.prev[n] = p;
+    this.prev[slot] = -1;
+    this.next[slot] = -1;
+  }
+}
+
+/**
+ * The initial centres: seeded random unit vectors (normalised Gaussians, Marsaglia's polar method), one
+ * call per block of rows, in slot order, the same values whatever the blocks. The uniforms come from a
+ * local sfc32 seeded by `rng`: S*D values (316 M at the largest setting) are too many for a method call each.
+ */
+export function randomUnitRows(rng: Rng, dim: number): (out: Float32Array) => void {
+  let a = rng.nextUint32() | 0;
+  let b = rng.nextUint32() | 0;
+  let c = rng.nextUint32() | 0;
+  let e = rng.nextUint32() | 0;
+  const uniform = (): number => {
+    const t = (((a + b) | 0) + e) | 0;
+    e = (e + 1) | 0;
+    a = b ^ (b >>> 9);
+    b = (c + (c << 3)) | 0;
+    c = (c << 21) | (c >>> 11);
+    c = (c + t) | 0;
+    return (t >>> 0) * 2.3283064365386963e-10;
+  };
+  let spare = NaN;
+  const normal = (): number => {
+    if (!Number.isNaN(spare)) {
+      const v = spare;
+      spare = NaN;
+      return v;
+    }
+    let u: number, v: number, r: number;
+    do {
+      u = 2 * uniform() - 1;
+      v = 2 * uniform() - 1;
+      r = u * u + v * v;
+    } while (r >= 1 || r === 0);
+    const f = Math.sqrt((-2 * Math.log(r)) / r);
+    spare = v * f;
+    return u * f;
+  };
+  return (out: Float32Array) => {
+    for (let o = 0; o < out.length; o += dim) {
+      let ss = 0;
+      for (let d = 0; d < dim; d++) {
+        const x = normal();
+        out[o + d] = x;
+        ss += x * x;
+      }
+      const inv = 1 / Math.sqrt(ss);
+      for (let d = 0; d < dim; d++) out[o + d] *= inv;
+    }
+  };
+}
+
+/** Checks the size, pointer and fill arguments shared by both containers' constructors. */
+export function checkDccOptions(opts: DccOptions, chunkSlots: number): void {
+  const { size, dim } = opts;
+  if (!(Number.isInteger(size) && size >= 1)) throw new AttfcError(`attfc: DCC size must be a whole number >= 1 (got ${size})`);
+  if (!(Number.isInteger(dim) && dim >= 1)) throw new AttfcError(`attfc: embedding size must be a whole number >= 1 (got ${dim})`);
+  if (!(Number.isInteger(chunkSlots) && chunkSlots >= 1)) throw new AttfcError(`attfc: chunkSlots must be a whole number >= 1 (got ${chunkSlots})`);
+}
+
+/** The DCC in JS memory, in both chunk layouts (see the file comment). */
+export class DynamicClassContainer {
+  readonly size: number;
+  readonly dim: number;
+  readonly chunkSlots: number;
+  readonly numChunks: number;
+  private readonly slots: DccSlots;
+  private readonly slotMajorChunks: Float32Array[] = [];
+  private readonly dimMajorChunks: Float32Array[] = [];
+  private readonly versions: Uint32Array;
+  private readonly rng: Rng;
+
+  constructor(opts: DccOptions) {
+    const chunkSlots = opts.chunkSlots ?? DEFAULT_CHUNK_SLOTS;
+    checkDccOptions(opts, chunkSlots);
+    this.size = opts.size;
+    this.dim = opts.dim;
+    this.chunkSlots = Math.min(chunkSlots, this.size);
+    this.numChunks = Math.ceil(this.size / this.chunkSlots);
+    this.slots = new DccSlots(this.size);
+    this.versions = new Uint32Array(this.numChunks);
     this.rng = new Rng(opts.seed);
+    const fill = randomUnitRows(this.rng, this.dim);
     for (let k = 0; k < this.numChunks; k++) {
       const n = this.chunkLength(k);
-      this.slotMajorChunks.push(new Float32Array(n * dim));
-      this.dimMajorChunks.push(new Float32Array(n * dim));
+      const chunk = new Float32Array(n * this.dim);
+      fill(chunk);
+      this.slotMajorChunks.push(chunk);
+      this.dimMajorChunks.push(new Float32Array(n * this.dim));
+      this.rebuildDimMajor(k);
     }
-    this.randomise();
+  }
+
+  /** Label of every slot (placeholders are negative). */
+  get labels(): Int32Array {
+    return this.slots.labels;
   }
 
   /** Next slot to be written. */
   get pointer(): number {
-    return this.ptr;
+    return this.slots.pointer;
   }
 
   /** Slots holding real GCCs (0..S). */
   get filled(): number {
-    return this.written;
+    return this.slots.filled;
   }
 
   chunkStart(k: number): number {
@@ -123,21 +273,16 @@ export class DynamicClassContainer {
    * pointer, wrapping around, and advances the pointer by b mod S.
    */
   enqueue(vectors: Float32Array, labels: Int32Array): void {
-    const b = labels.length;
     const D = this.dim;
-    if (vectors.length !== b * D) throw new Error(`DCC enqueue: ${vectors.length} floats for ${b} labels of dimension ${D}`);
-    if (b > this.size) throw new Error(`DCC enqueue: ${b} centres do not fit ${this.size} slots`);
-    for (let r = 0; r < b; r++) {
-      if (labels[r] < 0) throw new Error(`DCC enqueue: label ${labels[r]} (row ${r}) is negative`);
-      this.write((this.ptr + r) % this.size, vectors.subarray(r * D, (r + 1) * D), labels[r]);
-    }
-    this.ptr = (this.ptr + b) % this.size;
-    this.written = Math.min(this.size, this.written + b);
+    this.slots.checkEnqueue(vectors.length, labels, D);
+    const b = labels.length;
+    for (let r = 0; r < b; r++) this.write((this.slots.pointer + r) % this.size, vectors.subarray(r * D, (r + 1) * D), labels[r]);
+    this.slots.advance(b);
   }
 
   /** Calls fn for every slot whose label is `label` (no order guaranteed). */
   forEachSlotWithLabel(label: number, fn: (slot: number) => void): void {
-    for (let s = this.head.get(label) ?? -1; s !== -1; s = this.next[s]) fn(s);
+    this.slots.forEachSlotWithLabel(label, fn);
   }
 
   /** Every slot whose label is `label`, ascending. */
@@ -149,12 +294,12 @@ export class DynamicClassContainer {
 
   /** Bytes held: both layouts, labels and the label index links. */
   bytes(): number {
-    return 2 * this.size * this.dim * 4 + 3 * this.size * 4;
+    return 2 * this.size * this.dim * 4 + this.slots.bytes();
   }
 
   /** The slot-major chunks (live arrays), labels, pointer, fill and RNG state. */
   getState(): { vectors: Float32Array[]; labels: Int32Array; pointer: number; filled: number; rng: number[] } {
-    return { vectors: this.slotMajorChunks, labels: this.labels, pointer: this.ptr, filled: this.written, rng: this.rng.getState() };
+    return { vectors: this.slotMajorChunks, labels: this.slots.labels, pointer: this.slots.pointer, filled: this.slots.filled, rng: this.rng.getState() };
   }
 
   /** Restores from any chunking of the slot-major [S, D] stream; rebuilds the other layout and the index. */
@@ -162,82 +307,16 @@ export class DynamicClassContainer {
     const total = s.vectors.reduce((a, v) => a + v.length, 0);
     if (total !== this.size * this.dim)
       throw new AttfcError(`${what}: ${total} centre values, expected ${this.size * this.dim} (${this.size} slots x ${this.dim})`);
-    if (s.labels.length !== this.size) throw new AttfcError(`${what}: ${s.labels.length} labels, expected ${this.size}`);
-    if (!(Number.isInteger(s.pointer) && s.pointer >= 0 && s.pointer < this.size))
-      throw new AttfcError(`${what}: pointer ${s.pointer} is not a slot in 0..${this.size - 1}`);
-    if (!(Number.isInteger(s.filled) && s.filled >= 0 && s.filled <= this.size))
-      throw new AttfcError(`${what}: filled ${s.filled} is not in 0..${this.size}`);
+    this.slots.restore(s, what);
     copyChunked(s.vectors, this.slotMajorChunks);
     for (let k = 0; k < this.numChunks; k++) {
       this.rebuildDimMajor(k);
       this.versions[k]++;
     }
-    this.head.clear();
-    this.next.fill(-1);
-    this.prev.fill(-1);
-    for (let slot = 0; slot < this.size; slot++) {
-      this.labels[slot] = s.labels[slot];
-      if (s.labels[slot] >= 0) this.link(slot, s.labels[slot]);
-    }
-    this.ptr = s.pointer;
-    this.written = s.filled;
     if (s.rng) this.rng.setState(s.rng);
   }
 
   // ---- internals ----
-
-  /**
-   * Seeded random unit vectors (normalised Gaussians, Marsaglia's polar method) in every slot. The
-   * uniforms come from a local sfc32 seeded by the container's Rng: S*D values (316 M at the largest
-   * setting) are too many for a method call each.
-   */
-  private randomise(): void {
-    const D = this.dim;
-    let a = this.rng.nextUint32() | 0;
-    let b = this.rng.nextUint32() | 0;
-    let c = this.rng.nextUint32() | 0;
-    let e = this.rng.nextUint32() | 0;
-    const uniform = (): number => {
-      const t = (((a + b) | 0) + e) | 0;
-      e = (e + 1) | 0;
-      a = b ^ (b >>> 9);
-      b = (c + (c << 3)) | 0;
-      c = (c << 21) | (c >>> 11);
-      c = (c + t) | 0;
-      return (t >>> 0) * 2.3283064365386963e-10;
-    };
-    let spare = NaN;
-    const normal = (): number => {
-      if (!Number.isNaN(spare)) {
-        const v = spare;
-        spare = NaN;
-        return v;
-      }
-      let u: number, v: number, r: number;
-      do {
-        u = 2 * uniform() - 1;
-        v = 2 * uniform() - 1;
-        r = u * u + v * v;
-      } while (r >= 1 || r === 0);
-      const f = Math.sqrt((-2 * Math.log(r)) / r);
-      spare = v * f;
-      return u * f;
-    };
-    for (let k = 0; k < this.numChunks; k++) {
-      const out = this.slotMajorChunks[k];
-      for (let o = 0; o < out.length; o += D) {
-        let ss = 0;
-        for (let d = 0; d < D; d++) {
-          const x = normal();
-          out[o + d] = x;
-          ss += x * x;
-        }
-        const inv = 1 / Math.sqrt(ss);
-        for (let d = 0; d < D; d++) out[o + d] *= inv;
-      }
-      this.rebuildDimMajor(k);
-    }
-  }
 
   private write(slot: number, v: Float32Array, label: number): void {
     const D = this.dim;
@@ -248,28 +327,7 @@ export class DynamicClassContainer {
     const t = this.dimMajorChunks[k];
     for (let d = 0; d < D; d++) t[d * c + j] = v[d];
     this.versions[k]++;
-    if (this.labels[slot] >= 0) this.unlink(slot, this.labels[slot]);
-    this.labels[slot] = label;
-    if (label >= 0) this.link(slot, label);
-  }
-
-  private link(slot: number, label: number): void {
-    const first = this.head.get(label);
-    this.prev[slot] = -1;
-    this.next[slot] = first ?? -1;
-    if (first !== undefined) this.prev[first] = slot;
-    this.head.set(label, slot);
-  }
-
-  private unlink(slot: number, label: number): void {
-    const p = this.prev[slot];
-    const n = this.next[slot];
-    if (p !== -1) this.next[p] = n;
-    else if (n !== -1) this.head.set(label, n);
-    else this.head.delete(label);
-    if (n !== -1) this.prev[n] = p;
-    this.prev[slot] = -1;
-    this.next[slot] = -1;
+    this.slots.assign(slot, label);
   }
 
   /** dim-major copy of chunk k from its slot-major one, in blocks of slots so reads and writes stay in cache. */

@@ -69,8 +69,16 @@ function lap(timings: DccSoftmaxTimings, key: keyof DccSoftmaxTimings, since: nu
   return now;
 }
 
+/** What masking needs of a DCC: its chunking and its label -> slots index (both containers have them). */
+export interface ChunkedLabelIndex {
+  readonly numChunks: number;
+  chunkOf(slot: number): number;
+  chunkStart(k: number): number;
+  forEachSlotWithLabel(label: number, fn: (slot: number) => void): void;
+}
+
 /** Same-label (query, slot) pairs grouped by chunk: flat [query, slotInChunk, ...] lists. */
-function maskPairsByChunk(dcc: DynamicClassContainer, labels: Int32Array, masking: boolean): { byChunk: number[][]; count: number } {
+export function maskPairsByChunk(dcc: ChunkedLabelIndex, labels: Int32Array, masking: boolean): { byChunk: number[][]; count: number } {
   const byChunk: number[][] = Array.from({ length: dcc.numChunks }, () => []);
   let count = 0;
   if (!masking) return { byChunk, count };
