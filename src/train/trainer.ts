@@ -15,6 +15,7 @@ import { AttFcHead, ClassEncoder, defaultQueueSize, estimateDeviceBytes, DEFAULT
 import type { Head } from '../heads/types.js';
 import { evaluateBin, formatVerificationLine, type VerificationResult } from '../eval/evaluateBin.js';
 import { readVerificationBin, type VerificationSet } from '../eval/binReader.js';
+import { thresholdRecord } from '../eval/threshold.js';
 import { AttfcError } from '../errors.js';
 import { parseTrainConfig, resumedTrainConfig, marginOptions, type TrainConfig, type TrainConfigInput } from './config.js';
 import { learningRate } from './schedule.js';
@@ -423,6 +424,8 @@ class Trainer {
           head: c.head,
           steps: step,
           trainedOn: c.data,
+          // the last step's verification (first set) chooses the threshold loadEmbedder().verify() uses
+          ...(verification.length ? { verification: thresholdRecord(verification[0], { file: c.verify[0], chosenBy: 'training', step }) } : {}),
         });
         replaceDir(tmp, modelDir);
         this.log(`attfc: exported f_q as a TensorFlow.js model to ${modelDir}`);
