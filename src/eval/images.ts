@@ -33,12 +33,13 @@ export async function decodeRgb(input: Buffer | string, what: string, autoOrient
 }
 
 /**
- * RGB at exactly size x size. Images already at that size are used as decoded (the released .bin sets are
- * 112x112); others are cropped to their centre square and resized with a cubic kernel (squareCropResize,
- * the same code the browser verifier runs).
+ * RGB at exactly size x size, upright (EXIF orientation applied, as browsers and OpenCV's imread do).
+ * Images already at that size are used as decoded (the released .bin sets are 112x112); others are
+ * cropped to their centre square and resized with a cubic kernel (squareCropResize, the same code the
+ * browser verifier runs).
  */
 export async function decodeRgbSquare(input: Buffer | string, size: number, what: string): Promise<Buffer> {
-  const img = await decodeRgb(input, what);
+  const img = await decodeRgb(input, what, true);
   if (img.width === size && img.height === size) return img.data;
   const rgb = squareCropResize(img.data, img.width, img.height, 3, size);
   return Buffer.from(rgb.buffer, rgb.byteOffset, rgb.length);

@@ -72,3 +72,12 @@ test('normalisation (x/255 - 0.5)/0.5 in float32 steps', () => {
   normalizeRgb([255, 0], out, 3);
   assert.deepEqual([...out], [0, 0, 0, 1, -1]);
 });
+
+test('decodeRgbSquare applies the EXIF orientation (as browsers do)', async () => {
+  const rgb = smooth(20, 30);
+  const upright = await sharp(rgb, { raw: { width: 20, height: 30, channels: 3 } }).png().toBuffer();
+  // stored rotated 90 degrees anticlockwise, tagged "rotate 90 clockwise to display" (orientation 6)
+  const stored = await sharp(upright).rotate(270).withMetadata({ orientation: 6 }).png().toBuffer();
+  assert.notDeepEqual(await decodeRgbSquare(stored, 16, 'tagged.png'), await decodeRgbSquare(await sharp(upright).rotate(270).png().toBuffer(), 16, 'untagged.png'));
+  assert.deepEqual(await decodeRgbSquare(stored, 16, 'tagged.png'), await decodeRgbSquare(upright, 16, 'upright.png'));
+});
