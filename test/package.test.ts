@@ -77,6 +77,8 @@ test('npm pack -> npm install <tarball> in an empty folder -> CLI, library and t
     // 2. Install the tarball into an empty folder.
     const user = path.join(work, 'user');
     mkdirSync(user);
+    // its own package.json, so npm installs here even if a folder above holds node_modules
+    writeFileSync(path.join(user, 'package.json'), JSON.stringify({ name: 'attfc-user', private: true }));
     run(NPM, ['install', '--no-audit', '--no-fund', '--prefer-offline', path.join(work, filename)], { cwd: user });
     for (const devOnly of ['tsx', 'typescript', 'playwright-core']) assert.equal(existsSync(path.join(user, 'node_modules', devOnly)), false, `${devOnly} is not installed with attfc`);
 

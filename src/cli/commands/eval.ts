@@ -227,8 +227,8 @@ export function registerEvalCommands(program: Command, deps: EvalCommandDeps = {
     .summary('write L2-normalised embeddings of aligned face images to JSON or .npy')
     .description(
       'embed aligned face crops with a model: one plain forward pass per image (no flip-sum), L2-normalised, so the ' +
-        'cosine similarity of two faces is the dot product. Images not at the model input size are scaled on the short ' +
-        'side and centre-cropped. Output: --out file.json ({"<image>": [..D floats]}), --out file.npy (float32 [n, D], ' +
+        'cosine similarity of two faces is the dot product. Images are turned upright (EXIF orientation); those not at the ' +
+        'model input size are cropped to their centre square and resized (cubic). Output: --out file.json ({"<image>": [..D floats]}), --out file.npy (float32 [n, D], ' +
         'rows in argument order), or JSON on stdout without --out.',
     )
     .requiredOption('--model <dir>', 'embedding model directory (model.json + weights)')
