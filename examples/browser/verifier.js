@@ -103,11 +103,11 @@ async function prepare(k, file) {
     let transparent = false;
     for (let i = 3; i < img.data.length; i += 4) if (img.data[i] !== 255) { transparent = true; break; }
     const side = Math.min(img.width, img.height);
-    const how = img.width === n && img.height === n ? 'used as it is' : `centre ${side}x${side} resized`;
+    const how = img.width === n && img.height === n ? 'used as it is' : `centre ${side}x${side} resized to ${n}x${n}`;
     const embedding = await embed(rgb);
     if (state.files[k] !== file) return; // another image replaced this one meanwhile
     state.faces[k] = { file, name: file.name, width: img.width, height: img.height, crop: Array.from(rgb), embedding: Array.from(embedding) };
-    info.textContent = `${file.name}: ${img.width}x${img.height}, ${how} to ${n}x${n} (shown)` +
+    info.textContent = `${file.name}: ${img.width}x${img.height}, ${how} (shown)` +
       (transparent ? '. Note: it has transparent pixels; this page cannot read the colour under them exactly as Node does.' : '');
   } catch (e) {
     state.faces[k] = null;
