@@ -4,9 +4,16 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { initEngine } from './engine/index.js';
 import { loadEmbeddingModel } from './backbones/index.js';
 import { decodeRgbSquare, normalizeBatch } from './eval/images.js';
+import { readVerificationThreshold, type VerificationThreshold } from './eval/threshold.js';
 import { AttfcError } from './errors.js';
 
 export type ImageInput = Buffer | string | tf.Tensor3D | tf.Tensor4D;
+
+/** What verify() returns: the cosine similarity and whether it reaches the model's threshold. */
+export interface Verification {
+  similarity: number;
+  same: boolean;
+}
 
 export interface FaceEmbedder {
   /** Square input side the model expects; images are resized to it. */
@@ -21,6 +28,16 @@ export interface FaceEmbedder {
   embed(images: ImageInput | ImageInput[]): Promise<Float32Array[]>;
   /** Cosine similarity of two embeddings. */
   similarity(a: Float32Array, b: Float32Array): number;
+  /**
+   * The verification threshold recorded with the model (by `attfc eval` or verification at the last
+   * training step), or null when it has none.
+   */
+  readonly verification: VerificationThreshold | null;
+  /**
+   * Whether two faces are the same person: `same` is similarity >= the recorded threshold. Each
+   * argument is an image (as for embed) or an embedding from embed(). Throws when the model has no threshold.
+   */
+  verify(a: ImageInput | Float32Array, b: ImageInput | Float32Array): Promise<Verification>;
   dispose(): void;
 }
 
@@ -31,6 +48,7 @@ export async function loadEmbedder(dir: string, options: { batchSize?: number } 
   const inputSize = Number(metadata.inputSize ?? (model.inputs[0].shape[1] as number));
   const embeddingSize = Number((model.outputs[0].shape as number[])[1]);
   const batchSize = options.batchSize ?? 32;
+  const verification = readVerificationThreshold(metadata, `${dir}/model.json`);
   const run = (x: tf.Tensor4D): Float32Array[] => {
     const flat = tf.tidy(() => {
       const e = (model as tfl.LayersModel).predict(x) as tf.Tensor2D;
@@ -45,10 +63,17 @@ export async function loadEmbedder(dir: string, options: { batchSize?: number } 
       throw new AttfcError(`${what}: tensor shape [${x.shape}] is not [N,${inputSize},${inputSize},3] (or [${inputSize},${inputSize},3]), normalised (x/255-0.5)/0.5`);
     return x;
   };
-  return {
+  const similarity = (a: Float32Array, b: Float32Array): number => {
+    if (a.length !== b.length) throw new AttfcError(`similarity: embeddings of ${a.length} and ${b.length} values`);
+    let s = 0;
+    for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+    return s;
+  };
+  const embedder: FaceEmbedder = {
     inputSize,
     embeddingSize,
     metadata,
+    verification,
     async embed(images) {
       if (images instanceof tf.Tensor && images.rank === 4) return run(checkShape(images as tf.Tensor4D, 'images'));
       const list = Array.isArray(images) ? images : [images];
@@ -77,13 +102,24 @@ export async function loadEmbedder(dir: string, options: { batchSize?: number } 
       await flush();
       return out;
     },
-    similarity(a, b) {
-      let s = 0;
-      for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-      return s;
+    similarity,
+    async verify(a, b) {
+      if (!verification)
+        throw new AttfcError(
+          `${dir}/model.json: the model has no verification threshold (userDefinedMetadata.verification); ` +
+            `choose one with \`attfc eval --model ${dir} --bin <pairs.bin>\` or train with --verify`,
+        );
+      const pending = [a, b].filter((x): x is ImageInput => !(x instanceof Float32Array));
+      const embedded = pending.length ? await embedder.embed(pending) : [];
+      const [ea, eb] = [a, b].map((x) => (x instanceof Float32Array ? x : (embedded.shift() as Float32Array)));
+      if (ea.length !== embeddingSize || eb.length !== embeddingSize)
+        throw new AttfcError(`verify: embeddings must have ${embeddingSize} values, got ${ea.length} and ${eb.length}`);
+      const s = similarity(ea, eb);
+      return { similarity: s, same: s >= verification.threshold };
     },
     dispose() {
       model.dispose();
     },
   };
+  return embedder;
 }

@@ -47,7 +47,7 @@ export { saveCheckpoint, loadCheckpoint, listCheckpoints, resolveCheckpoint } fr
 // Evaluation: .bin verification sets, IJB-B/C, ROC plots, embeddings.
 export * from './eval/index.js';
 export { loadEmbedder } from './embed.js';
-export type { FaceEmbedder, ImageInput } from './embed.js';
+export type { FaceEmbedder, ImageInput, Verification } from './embed.js';
 
 export { AttfcError } from './errors.js';
 export { Rng } from './util/rng.js';

@@ -94,3 +94,19 @@ export function fileLoadHandler(dir: string): tf.io.IOHandler {
     },
   };
 }
+
+/**
+ * Merges `patch` into dir/model.json's userDefinedMetadata (keys in `patch` replace existing ones) and
+ * rewrites model.json atomically; the weights are untouched.
+ */
+export async function updateModelMetadata(dir: string, patch: Record<string, unknown>): Promise<void> {
+  const jsonPath = path.join(dir, MODEL_JSON);
+  let modelJson: tf.io.ModelJSON;
+  try {
+    modelJson = JSON.parse(await readFile(jsonPath, 'utf8')) as tf.io.ModelJSON;
+  } catch (e) {
+    throw new AttfcError(`${jsonPath}: cannot read the model (${(e as Error).message})`);
+  }
+  modelJson.userDefinedMetadata = { ...(modelJson.userDefinedMetadata ?? {}), ...patch } as Record<string, {}>;
+  await writeAtomic(jsonPath, JSON.stringify(modelJson));
+}

@@ -15,4 +15,4 @@ export type { ArchitectureSpec, LayerNode, ParamSpec } from './spec.js';
 export { paramSpecs } from './spec.js';
 export { toLayersModel } from './layersExport.js';
 export { saveEmbeddingModel, loadEmbeddingModel, INPUT_NORMALIZATION } from './embeddingModel.js';
-export { fileSaveHandler, fileLoadHandler } from './fileIO.js';
+export { fileSaveHandler, fileLoadHandler, updateModelMetadata } from './fileIO.js';

@@ -61,9 +61,11 @@ export async function runDemo(out: string, steps: number): Promise<void> {
       ? `  verification ${v.name}: accuracy ${(100 * v.accuracy).toFixed(2)}% +- ${(100 * v.std).toFixed(2)} over 10 folds, TAR@FAR=1e-3 ${v.tarAtFar1e3.toFixed(3)} (${v.pairs} held-out pairs)`
       : '  verification (none)',
     `  model        ${r.modelDir} (TensorFlow.js; only f_q is exported)`,
+    ...(v ? [`  threshold    same face if cosine similarity >= ${v.threshold.similarity.toFixed(5)} (recorded in the model for verify() and the browser page)`] : []),
     `  logs         ${r.output}/metrics.jsonl`,
     `  total time   ${formatDuration(total)}`,
     `Next: attfc eval --model ${r.modelDir} --bin ${path.join(dataDir, 'synth_val.bin')} --plot roc.png`,
+    `      attfc serve ${r.modelDir}   (the browser face verifier; npm run demo:browser does this for runs/demo)`,
   ];
   process.stdout.write(lines.join('\n') + '\n');
 }

@@ -46,7 +46,7 @@ export async function main(argv = process.argv): Promise<number> {
 }
 
 // Exit explicitly: worker pools (wasm threads, decoders) must never keep a finished command alive.
-const isEntry = process.argv[1] && /(attfc(\.js)?|main\.ts)$/.test(process.argv[1]);
+const isEntry = process.argv[1] && /(attfc(\.js)?|main\.[jt]s)$/.test(process.argv[1]);
 if (isEntry) {
   main().then(
     (code) => process.exit(code),

@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import './gradients.js';
+import { registerAllGradients } from './gradients.js';
 import os from 'node:os';
 import { registerThreadedWasm, terminateWasmThreads, threadedThreadsCount } from './threadedWasm.js';
 import { registerKernelPack } from './kernels/index.js';
@@ -117,6 +117,7 @@ export function initEngine(options: EngineOptions = {}): Promise<EngineInfo> {
 async function doInit(options: EngineOptions): Promise<EngineInfo> {
   const wanted = options.backend ?? envBackend() ?? 'auto';
   const threads = Math.max(1, options.threads ?? envThreads() ?? os.cpus().length);
+  await registerAllGradients();
   const pack = options.kernelPack ?? true;
   const device = options.device ?? envDevice();
   const notes: string[] = [];

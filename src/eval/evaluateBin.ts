@@ -5,6 +5,7 @@ import { embedBatchWithFlip, type Embedder } from './embedder.js';
 import { decodeRgbSquare, normalizeBatch } from './images.js';
 import { formatFixed } from './numeric.js';
 import { verificationMetrics } from './verification.js';
+import { bestSimilarityThreshold, pairCosineSimilarities } from './threshold.js';
 
 export interface EvaluateBinOptions {
   /** Images decoded and embedded per step (each is embedded twice: original and mirrored). Default 32. */
@@ -32,6 +33,11 @@ export interface VerificationResult {
   foldAccuracies: number[];
   /** ROC over all pairs (score = -distance), for plots. */
   roc: { fpr: number[]; tpr: number[] };
+  /**
+   * The cosine-similarity cut with the best accuracy over all pairs for plain (unflipped) embeddings,
+   * the ones loadEmbedder() computes; "same" iff similarity >= it (see bestSimilarityThreshold).
+   */
+  threshold: { similarity: number; accuracy: number };
 }
 
 /**
@@ -68,6 +74,7 @@ export async function evaluateBin(
     options.onProgress?.(end, total);
   }
   const m = verificationMetrics(orig as Float32Array, flip as Float32Array, set.issame, dim);
+  const plain = bestSimilarityThreshold(pairCosineSimilarities(orig as Float32Array, dim), set.issame);
   return {
     name,
     pairs: m.pairs,
@@ -78,6 +85,7 @@ export async function evaluateBin(
     auc: m.auc,
     foldAccuracies: m.foldAccuracies,
     roc: { fpr: Array.from(m.roc.fpr), tpr: Array.from(m.roc.tpr) },
+    threshold: { similarity: plain.threshold, accuracy: plain.accuracy },
   };
 }
 

@@ -2,6 +2,7 @@
 // normalised float input (x/255 - 0.5)/0.5 that insightface models expect.
 import sharp from 'sharp';
 import { AttfcError } from '../errors.js';
+import { normalizeRgb, squareCropResize } from './faceCrop.js';
 
 /** Decoded RGB pixels, row-major, 3 bytes per pixel. */
 export interface RgbImage {
@@ -32,26 +33,17 @@ export async function decodeRgb(input: Buffer | string, what: string, autoOrient
 }
 
 /**
- * RGB at exactly size x size. Images already at that size are used as decoded (the released .bin sets are
- * 112x112); others are scaled on their short side and centre-cropped (mxnet resize_short, bicubic).
+ * RGB at exactly size x size, upright (EXIF orientation applied, as browsers and OpenCV's imread do).
+ * Images already at that size are used as decoded (the released .bin sets are 112x112); others are
+ * cropped to their centre square and resized with a cubic kernel (squareCropResize, the same code the
+ * browser verifier runs).
  */
 export async function decodeRgbSquare(input: Buffer | string, size: number, what: string): Promise<Buffer> {
-  const img = await decodeRgb(input, what);
+  const img = await decodeRgb(input, what, true);
   if (img.width === size && img.height === size) return img.data;
-  try {
-    return await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
-      .resize(size, size, { fit: 'cover', kernel: 'cubic' })
-      .raw()
-      .toBuffer();
-  } catch (e) {
-    throw new AttfcError(`${what}: cannot resize image (${(e as Error).message.split('\n')[0]})`);
-  }
+  const rgb = squareCropResize(img.data, img.width, img.height, 3, size);
+  return Buffer.from(rgb.buffer, rgb.byteOffset, rgb.length);
 }
-
-// (x/255 - 0.5)/0.5 rounded step by step in float32, as the PyTorch reference computes it.
-const NORMALIZED = Float32Array.from({ length: 256 }, (_, x) =>
-  Math.fround(Math.fround(Math.fround(x / 255) - 0.5) / 0.5),
-);
 
 /** Writes RGB bytes of equal-size images into one NHWC float32 batch, normalised to [-1, 1]. */
 export function normalizeBatch(images: readonly Uint8Array[], size: number): Float32Array {
@@ -59,8 +51,7 @@ export function normalizeBatch(images: readonly Uint8Array[], size: number): Flo
   const out = new Float32Array(images.length * per);
   images.forEach((img, n) => {
     if (img.length !== per) throw new Error(`normalizeBatch: image ${n} has ${img.length} bytes, expected ${per}`);
-    const base = n * per;
-    for (let i = 0; i < per; i++) out[base + i] = NORMALIZED[img[i]];
+    normalizeRgb(img, out, n * per);
   });
   return out;
 }

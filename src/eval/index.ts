@@ -18,6 +18,8 @@ export {
   THRESHOLD_COUNT,
 } from './verification.js';
 export type { FoldAccuracy, VerificationMetrics } from './verification.js';
+export { bestSimilarityThreshold, pairCosineSimilarities, readVerificationThreshold, thresholdRecord, describeThreshold } from './threshold.js';
+export type { VerificationThreshold } from './threshold.js';
 export { rocCurve, rocAuc, tarAtFar, tprAtClosestFpr } from './roc.js';
 export type { RocCurve } from './roc.js';
 export { evaluateIjb, embedIjbImages, readIjbMeta, parsePairFile, poolTemplates, scoreTemplatePairs, ijbMetrics, formatIjbTable, IJB_FARS } from './ijb.js';

@@ -4,10 +4,15 @@
 import { renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { saveEmbeddingModel, INPUT_NORMALIZATION, type Backbone } from '../backbones/index.js';
+import type { VerificationResult } from '../eval/evaluateBin.js';
+import { thresholdRecord } from '../eval/threshold.js';
 import type { TrainConfig } from './config.js';
 
-/** Returns the model folder. */
-export async function exportEmbeddingModel(fq: Backbone, c: TrainConfig, steps: number, runDir: string): Promise<string> {
+/**
+ * Returns the model folder. `verification`: the last step's results, whose first set chooses the
+ * threshold loadEmbedder().verify() uses.
+ */
+export async function exportEmbeddingModel(fq: Backbone, c: TrainConfig, steps: number, runDir: string, verification: VerificationResult[] = []): Promise<string> {
   const modelDir = path.join(runDir, 'model');
   const tmp = `${modelDir}.tmp-${process.pid}`;
   await saveEmbeddingModel(fq, tmp, {
@@ -19,6 +24,7 @@ export async function exportEmbeddingModel(fq: Backbone, c: TrainConfig, steps: 
     head: c.head,
     steps,
     trainedOn: c.data,
+    ...(verification.length ? { verification: thresholdRecord(verification[0], { file: c.verify[0], chosenBy: 'training', step: steps }) } : {}),
   });
   replaceDir(tmp, modelDir);
   return modelDir;

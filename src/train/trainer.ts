@@ -103,7 +103,7 @@ async function runTraining(
     if (!interrupted && verification.enabled) await verification.run(step);
     let modelDir: string | null = null;
     if (c.export && !interrupted) {
-      modelDir = await exportEmbeddingModel(fq, c, step, folder.dir);
+      modelDir = await exportEmbeddingModel(fq, c, step, folder.dir, verification.results);
       log(`attfc: exported f_q as a TensorFlow.js model to ${modelDir}`);
     }
     const seconds = (performance.now() - t0) / 1000;

@@ -12,6 +12,7 @@ import { registerEvalCommands } from '../../src/cli/commands/eval.js';
 import { writeVerificationBin } from '../../src/eval/binWriter.js';
 import { encodeNpyFloat32 } from '../../src/eval/npy.js';
 import { renderRocSvg } from '../../src/eval/plot.js';
+import { loadEmbedder } from '../../src/embed.js';
 import { makePairs, tinyModel, TINY_SIZE } from './fixtures.js';
 
 await setupEngine(); // wasm: inference only
@@ -52,7 +53,7 @@ test('eval --json prints only JSON; --name and --step label the sets; --plot wri
   const parsed = JSON.parse(out);
   assert.deepEqual(Object.keys(parsed), ['sets']);
   assert.deepEqual(parsed.sets.map((s: { name: string }) => s.name), ['A', 'B']);
-  assert.deepEqual(Object.keys(parsed.sets[0]), ['name', 'pairs', 'accuracy', 'std', 'xnorm', 'tarAtFar1e3']);
+  assert.deepEqual(Object.keys(parsed.sets[0]), ['name', 'pairs', 'accuracy', 'std', 'xnorm', 'tarAtFar1e3', 'threshold', 'thresholdAccuracy']);
   assert.equal(parsed.sets[1].pairs, 10);
   assert.match(err, /wrote .*roc\.png/);
   const meta = await sharp(plot).metadata();
@@ -60,6 +61,30 @@ test('eval --json prints only JSON; --name and --step label the sets; --plot wri
   assert.equal(meta.width, 1640);
   const step = await run('eval', '--model', modelDir, '--bin', binB, '--step', 'final');
   assert.match(step.out, /^\[cfp_fp\]\[final\]Accuracy-Flip: /);
+});
+
+test("eval records the first set's threshold in the model's metadata (unless --no-record-threshold)", async () => {
+  const copy = join(dir, 'model-threshold');
+  await tinyModel().save(fileSaveHandler(copy, { inputSize: TINY_SIZE, backbone: 'tiny', steps: 77 }));
+  const metadata = () => JSON.parse(readFileSync(join(copy, 'model.json'), 'utf8')).userDefinedMetadata;
+  await run('eval', '--model', copy, '--bin', binB, '--no-record-threshold');
+  assert.equal(metadata().verification, undefined);
+  const { out } = await run('eval', '--model', copy, '--bin', binA, binB);
+  const v = metadata().verification;
+  assert.deepEqual(Object.keys(v).sort(), ['accuracy', 'chosenBy', 'file', 'pairs', 'set', 'step', 'threshold']);
+  assert.equal(v.step, 77);
+  assert.equal(v.set, 'lfw');
+  assert.equal(v.file, binA);
+  assert.equal(v.pairs, 12);
+  assert.equal(v.chosenBy, 'attfc eval');
+  assert.equal(metadata().backbone, 'tiny', 'the other metadata stays');
+  assert.ok(out.includes(`threshold: same face if cosine similarity >= ${v.threshold.toFixed(5)} (chosen on lfw, 12 pairs, accuracy ${v.accuracy.toFixed(5)} on them); recorded in ${copy}/model.json`));
+  // the recorded cut reproduces its accuracy on the set's plain embeddings
+  const embedder = await loadEmbedder(copy);
+  const sims = await Promise.all(pairs.map(async (p) => (await embedder.verify(p.a, p.b)).similarity));
+  const correct = pairs.filter((p, i) => sims[i] >= v.threshold === p.same).length;
+  assert.equal(correct / pairs.length, v.accuracy);
+  embedder.dispose();
 });
 
 test('eval argument errors are one-line user errors', async () => {

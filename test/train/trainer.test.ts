@@ -47,6 +47,16 @@ test('AttFC trains end to end: metrics, verification, checkpoint, a model plain 
   const model = await tfl.loadLayersModel(fileLoadHandler(r.modelDir!));
   const meta = JSON.parse(readFileSync(path.join(r.modelDir!, 'model.json'), 'utf8')).userDefinedMetadata;
   assert.equal(meta.inputSize, 32);
+  // the last step's verification chose the threshold that travels with the model
+  assert.deepEqual(meta.verification, {
+    threshold: r.verification[0].threshold.similarity,
+    set: 'synth_val',
+    file: path.join(data, 'synth_val.bin'),
+    pairs: 40,
+    accuracy: r.verification[0].threshold.accuracy,
+    chosenBy: 'training',
+    step: 4,
+  });
   const e = model.predict(tf.zeros([2, 32, 32, 3])) as tf.Tensor;
   assert.deepEqual(e.shape, [2, 32]);
   tf.dispose([e]);

@@ -2,7 +2,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { writeFileSync, renameSync } from 'node:fs';
 import { extname } from 'node:path';
-import { loadEmbeddingModel } from '../../backbones/index.js';
+import { loadEmbeddingModel, updateModelMetadata } from '../../backbones/index.js';
 import { initEngine } from '../../engine/index.js';
 import { AttfcError } from '../../errors.js';
 import { embedImageFiles } from '../../eval/embedFiles.js';
@@ -13,6 +13,7 @@ import { writeNpyFloat32 } from '../../eval/npy.js';
 import { formatFixed } from '../../eval/numeric.js';
 import { writeRocPlot, type RocSeries } from '../../eval/plot.js';
 import { createProgress } from '../../util/progress.js';
+import { describeThreshold, thresholdRecord } from '../../eval/threshold.js';
 
 /** A loaded model ready for evaluation. */
 export interface LoadedEmbedder {
@@ -78,6 +79,7 @@ interface EvalOptions {
   plot?: string;
   name?: string[];
   step?: string;
+  recordThreshold: boolean;
 }
 
 interface EmbedOptions {
@@ -119,6 +121,10 @@ export function registerEvalCommands(program: Command, deps: EvalCommandDeps = {
     .option('--step <label>', 'step shown in the insightface line (default: the model metadata step, else 0)')
     .option('--json', 'print only JSON on stdout (progress stays on stderr)')
     .option('--plot <file>', 'write the ROC curves of all sets to a .svg or .png figure')
+    .option(
+      '--no-record-threshold',
+      "do not write the first --bin set's verification threshold (the cosine-similarity cut with the best accuracy on its pairs) into the model's metadata",
+    )
     .action(async (opts: EvalOptions) => {
       const bins = opts.bin ?? [];
       if (bins.length === 0 && !opts.ijb) throw new AttfcError('eval: give --bin <files...> and/or --ijb <root>');
@@ -150,7 +156,16 @@ export function registerEvalCommands(program: Command, deps: EvalCommandDeps = {
         if (opts.json) {
           const out: Record<string, unknown> = {};
           if (bins.length > 0)
-            out.sets = sets.map((r) => ({ name: r.name, pairs: r.pairs, accuracy: r.accuracy, std: r.std, xnorm: r.xnorm, tarAtFar1e3: r.tarAtFar1e3 }));
+            out.sets = sets.map((r) => ({
+              name: r.name,
+              pairs: r.pairs,
+              accuracy: r.accuracy,
+              std: r.std,
+              xnorm: r.xnorm,
+              tarAtFar1e3: r.tarAtFar1e3,
+              threshold: r.threshold.similarity,
+              thresholdAccuracy: r.threshold.accuracy,
+            }));
           if (ijb)
             out.ijb = {
               name: ijb.name,
@@ -165,6 +180,22 @@ export function registerEvalCommands(program: Command, deps: EvalCommandDeps = {
         } else {
           if (sets.length > 0) stdout(`${formatVerificationTable(sets)}\n`);
           if (ijb) stdout(`${formatIjbTable([ijb])}\n`);
+        }
+        if (sets.length > 0) {
+          // The first set's threshold travels with the model: loadEmbedder(dir).verify() and the browser page use it.
+          const steps = loaded.metadata.steps ?? loaded.metadata.step;
+          const record = thresholdRecord(sets[0], { file: bins[0], chosenBy: 'attfc eval', step: typeof steps === 'number' ? steps : undefined });
+          const where = `${opts.model.replace(/[\\/]+$/, '')}/model.json`;
+          let note = `threshold: ${describeThreshold(record)}`;
+          if (opts.recordThreshold) {
+            try {
+              await updateModelMetadata(opts.model, { verification: record });
+              note += `; recorded in ${where}`;
+            } catch (e) {
+              stderr.write(`attfc: warning: the threshold was not recorded in ${where} (${(e as Error).message.split('\n')[0]})\n`);
+            }
+          }
+          (opts.json ? (t: string) => void stderr.write(t) : stdout)(`${note}\n`);
         }
         if (opts.plot) {
           const series: RocSeries[] = sets.map((r) => ({
@@ -196,8 +227,8 @@ export function registerEvalCommands(program: Command, deps: EvalCommandDeps = {
     .summary('write L2-normalised embeddings of aligned face images to JSON or .npy')
     .description(
       'embed aligned face crops with a model: one plain forward pass per image (no flip-sum), L2-normalised, so the ' +
-        'cosine similarity of two faces is the dot product. Images not at the model input size are scaled on the short ' +
-        'side and centre-cropped. Output: --out file.json ({"<image>": [..D floats]}), --out file.npy (float32 [n, D], ' +
+        'cosine similarity of two faces is the dot product. Images are turned upright (EXIF orientation); those not at the ' +
+        'model input size are cropped to their centre square and resized (cubic). Output: --out file.json ({"<image>": [..D floats]}), --out file.npy (float32 [n, D], ' +
         'rows in argument order), or JSON on stdout without --out.',
     )
     .requiredOption('--model <dir>', 'embedding model directory (model.json + weights)')
