@@ -17,5 +17,9 @@ function find(dir) {
 const filters = process.argv.slice(2);
 const files = find('test').filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
 if (files.length === 0) { console.error('no test files matched'); process.exit(1); }
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], { stdio: 'inherit' });
+// Tests that do not name a backend run on WASM, the engine every user has (when the libtorch addon is
+// built, `auto` would pick torch); the torch tests name theirs. ATTFC_BACKEND=torch npm test runs the
+// backend-agnostic tests on torch instead.
+const env = { ...process.env, ATTFC_BACKEND: process.env.ATTFC_BACKEND || 'wasm' };
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], { stdio: 'inherit', env });
 process.exit(r.status ?? 1);

@@ -1,4 +1,5 @@
-// One benchmark configuration (threads, kernel pack on/off), run in its own process by bench/engine.ts.
+// One benchmark configuration (backend, threads, kernel pack on/off), run in its own process by
+// bench/engine.ts.
 import * as tf from '@tensorflow/tfjs-core';
 import { Worker } from 'node:worker_threads';
 import { initEngine, shutdownEngine, wasmHeapBytes } from '../../src/engine/index.js';
@@ -24,9 +25,10 @@ export async function runChild(flags: EngineChildFlags): Promise<void> {
     console.log(JSON.stringify(await dataParallel(quick)));
     return;
   }
-  await initEngine({ backend: 'wasm', threads, kernelPack: true, log: false });
-  if (!pack) unregisterKernelPack();
-  const out: Record<string, number | string> = { threads, pack: pack ? 'on' : 'off' };
+  const torch = flags.backend === 'torch';
+  await initEngine({ backend: flags.backend, threads, kernelPack: true, log: false });
+  if (!pack && !torch) unregisterKernelPack();
+  const out: Record<string, number | string> = { backend: flags.backend, threads, pack: torch ? '-' : pack ? 'on' : 'off' };
   const slow = { warmup: 0, minReps: 1, maxReps: 1 };
 
   // conv 3x3 64->64 on 16x56x56: 2*N*H*W*Cin*Cout*9 FLOPs forward, 3x that with both gradients.
@@ -57,7 +59,7 @@ export async function runChild(flags: EngineChildFlags): Promise<void> {
     const dc = tf.randomNormal([256, n]) as tf.Tensor2D;
     // never return a TypedArray from tf.tidy: it walks it element by element (seconds for millions)
     const flops = 2 * 256 * 512 * n;
-    const opts = pack ? {} : slow;
+    const opts = pack || torch ? {} : slow;
     out.matmulN = n;
     out.matmulGflops = flops / 1e6 / (await timeMs(() => tf.tidy(() => { tf.matMul(a, w).dataSync(); })));
     out.matmulGradAGflops = flops / 1e6 / (await timeMs(() => tf.tidy(() => { tf.matMul(a, dc, true, false).dataSync(); }), opts));
@@ -65,7 +67,7 @@ export async function runChild(flags: EngineChildFlags): Promise<void> {
     tf.dispose([a, w, dc]);
   }
   // full training steps at 112x112, batch 8
-  if (pack) {
+  if (pack || torch) {
     const { makeTrainStep } = await import('./step.js');
     for (const [key, name] of [['iresnet18', 'r18'], ['mbf', 'mbf']] as const) {
       const s = makeTrainStep(name, 112, 8);

@@ -138,14 +138,33 @@ export function dataFlags(argv: string[]): DataFlags {
 
 // ---- bench:engine ------------------------------------------------------------------------------------
 
-export function engineFlags(argv: string[]): { json: boolean; quick: boolean } {
-  const cmd = command('bench:engine', 'kernel GFLOPS and training steps: stock tfjs-wasm against the kernel pack, 1 against 2 threads, data-parallel workers')
+/** Which engines a benchmark measures: 'all' = WASM, and torch when its addon is built. */
+export type BenchBackends = 'all' | 'wasm' | 'torch';
+
+function backendChoice(v: string): BenchBackends {
+  if (v !== 'all' && v !== 'wasm' && v !== 'torch') throw new InvalidArgumentError('expected all, wasm or torch');
+  return v;
+}
+
+export interface EngineFlags {
+  json: boolean;
+  quick: boolean;
+  backend: BenchBackends;
+}
+
+export function engineFlags(argv: string[]): EngineFlags {
+  const cmd = command(
+    'bench:engine',
+    'kernel GFLOPS and training steps: stock tfjs-wasm against the kernel pack, 1 against 2 threads, data-parallel workers, backend torch, and PyTorch on the same machine',
+  )
     .option('--json', 'print the summary as JSON', false)
-    .option('--quick', 'fewer repetitions', false);
-  return parse(cmd, argv).opts<{ json: boolean; quick: boolean }>();
+    .option('--quick', 'fewer repetitions', false)
+    .option('--backend <all|wasm|torch>', 'engines to measure (all: WASM, and torch when its addon is built)', backendChoice, 'all');
+  return parse(cmd, argv).opts<EngineFlags>();
 }
 
 export interface EngineChildFlags {
+  backend: 'wasm' | 'torch';
   threads: number;
   pack: 'on' | 'off';
   quick: boolean;
@@ -154,8 +173,12 @@ export interface EngineChildFlags {
 
 export function engineChildFlags(argv: string[]): EngineChildFlags {
   const cmd = command('bench:engine child', 'one engine configuration in its own process (started by bench:engine)')
-    .option('--threads <n>', 'WASM threads', wholeNumber(1), 2)
-    .option('--pack <on|off>', "attfc's kernel pack", (v: string) => {
+    .option('--backend <wasm|torch>', 'the engine', (v: string) => {
+      if (v !== 'wasm' && v !== 'torch') throw new InvalidArgumentError('expected wasm or torch');
+      return v;
+    }, 'wasm')
+    .option('--threads <n>', 'WASM threads or libtorch intra-op threads', wholeNumber(1), 2)
+    .option('--pack <on|off>', "attfc's kernel pack (wasm)", (v: string) => {
       if (v !== 'on' && v !== 'off') throw new InvalidArgumentError('expected on or off');
       return v;
     }, 'on')

@@ -1,0 +1,149 @@
+// AttFC head on backend torch, where the DCC lives in libtorch memory and the chunked softmax runs as
+// ATen products plus the addon's fused row pass: loss, dL/dq, masking and the hardest negative against
+// the plain-loop reference (one chunk, several, a short last chunk, scales up to 300 where the JS path
+// needs its online softmax), the same initial centres and checkpoint format as the JS container, state
+// moving between backends, and no leaks.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import { setupEngine, torchSkipReason } from '../helpers/engine.js';
+import { AttFcHead } from '../../src/heads/attfc/index.js';
+import { DeviceClassContainer } from '../../src/heads/attfc/deviceDcc.js';
+import { ARCFACE } from '../../src/heads/margin.js';
+import { assertNoTensorLeak } from '../../src/engine/index.js';
+import type { TorchBackend } from '../../src/engine/torch/index.js';
+import { Rng } from '../../src/util/rng.js';
+import { type Scenario, dccSnapshot, headLossAndGrad, maxAbs, maxAbsDiff, referenceAttFc, referenceFor, scenarioBatch, warmupStep } from './attfcFixtures.js';
+
+const skip = torchSkipReason();
+if (!skip) await setupEngine({ backend: 'torch', threads: 1 });
+
+const base: Scenario = {
+  batch: 16,
+  dim: 32,
+  numClasses: 40,
+  queueSize: 160,
+  sampleNum: 3,
+  margin: { s: 32, m1: 1, m2: 0.5, m3: 0, gradient: 'straight-through' },
+  warmupSteps: 12,
+  seed: 31,
+};
+
+function makeHead(sc: Scenario): AttFcHead {
+  return new AttFcHead({
+    numClasses: sc.numClasses,
+    embeddingSize: sc.dim,
+    batchSize: sc.batch,
+    sampleNum: sc.sampleNum,
+    queueSize: sc.queueSize,
+    chunkSlots: sc.chunkSlots,
+    masking: sc.masking,
+    margin: sc.margin,
+    seed: sc.seed,
+  });
+}
+
+/** Warm-up steps, then the head against the reference on one batch. */
+function checkAgainstReference(sc: Scenario): void {
+  const rng = new Rng(sc.seed);
+  const head = makeHead(sc);
+  try {
+    assert.ok(head.queue instanceof DeviceClassContainer, 'the DCC lives in libtorch memory');
+    for (let i = 0; i < sc.warmupSteps; i++) warmupStep(head, scenarioBatch(rng, sc), sc.sampleNum - 1);
+    const b = scenarioBatch(rng, sc);
+    const ref = referenceAttFc(referenceFor(head, b, sc));
+    if (sc.masking !== false) assert.ok(ref.maskedCount > 0, 'the case exercises masking');
+    const got = headLossAndGrad(head, b, sc.sampleNum - 1);
+    const tag = JSON.stringify({ chunk: sc.chunkSlots, s: sc.margin.s, masking: sc.masking });
+    assert.ok(Math.abs(got.loss - ref.loss) <= 1e-4 * Math.max(1, ref.loss), `${tag}: loss ${got.loss} vs ${ref.loss}`);
+    const g = ref.grad.flat();
+    assert.ok(maxAbs(g) > 1e-4, `${tag}: the case has a real gradient`);
+    assert.ok(maxAbsDiff(got.grad, g) <= 5e-4 * maxAbs(g), `${tag}: dL/dq off by ${maxAbsDiff(got.grad, g)} of ${maxAbs(g)}`);
+    const diag = head.diagnostics();
+    assert.ok(Math.abs(diag.maskedFraction * sc.batch * sc.queueSize - ref.maskedCount) < 1e-6, `${tag}: masked pairs`);
+    assert.ok(Math.abs(diag.hardestNegCos - ref.hardestNegCos) < 1e-5, `${tag}: hardest negative ${diag.hardestNegCos} vs ${ref.hardestNegCos}`);
+  } finally {
+    head.dispose();
+  }
+}
+
+test('torch: loss, dL/dq, masking and hardest negative equal the reference (one chunk, several, a short last chunk)', { skip }, () => {
+  checkAgainstReference(base);
+  checkAgainstReference({ ...base, chunkSlots: 48 }); // 48, 48, 48, 16
+  checkAgainstReference({ ...base, chunkSlots: 37, margin: ARCFACE });
+  checkAgainstReference({ ...base, masking: false });
+});
+
+test('torch: scales far above the single-pass bound (each row shifted by its own maximum)', { skip }, () => {
+  for (const s of [80, 150, 300]) checkAgainstReference({ ...base, chunkSlots: 48, margin: { ...base.margin, s } });
+});
+
+test('torch: the same initial centres, enqueue results and checkpoint arrays as the JS container', { skip }, async () => {
+  const sc = { ...base, chunkSlots: 48 };
+  const snapshots = [];
+  for (const backend of ['cpu', 'torch']) {
+    await tf.setBackend(backend);
+    const head = makeHead(sc);
+    const rng = new Rng(5);
+    for (let i = 0; i < 3; i++) warmupStep(head, scenarioBatch(rng, sc), 2);
+    snapshots.push(dccSnapshot(head));
+    head.dispose();
+  }
+  await tf.setBackend('torch');
+  const [cpu, torch] = snapshots;
+  assert.deepEqual(torch.labels, cpu.labels);
+  assert.equal(torch.pointer, cpu.pointer);
+  assert.equal(torch.filled, cpu.filled);
+  // the first slots were never written: bit-identical initial centres; the rest are GCCs computed on each backend
+  const untouched = cpu.labels.findIndex((l) => l < 0);
+  assert.ok(untouched > 0);
+  assert.deepEqual(torch.vectors.slice(untouched), cpu.vectors.slice(untouched));
+  assert.ok(maxAbsDiff(torch.vectors.flat(), cpu.vectors.flat()) < 1e-5);
+});
+
+test('torch: a DCC state saved on cpu restores on torch (and back) to the same loss', { skip }, async () => {
+  const sc = { ...base, chunkSlots: 48 };
+  await tf.setBackend('cpu');
+  const source = makeHead(sc);
+  const rng = new Rng(9);
+  for (let i = 0; i < 6; i++) warmupStep(source, scenarioBatch(rng, sc), 2);
+  const b = scenarioBatch(rng, sc);
+  const state = source.getState();
+  const saved = { arrays: Object.fromEntries(Object.entries(state.arrays).map(([k, v]) => [k, v.slice()])), json: state.json };
+  const onCpu = headLossAndGrad(source, b, 2);
+  source.dispose();
+
+  await tf.setBackend('torch');
+  const moved = makeHead({ ...sc, seed: 999 });
+  moved.setState(saved);
+  const onTorch = headLossAndGrad(moved, b, 2);
+  assert.ok(Math.abs(onTorch.loss - onCpu.loss) < 1e-4 * Math.max(1, onCpu.loss), `${onTorch.loss} vs ${onCpu.loss}`);
+  assert.ok(maxAbsDiff(onTorch.grad, onCpu.grad) <= 5e-4 * maxAbs(onCpu.grad));
+  // and back: torch's state (downloaded in blocks) restores a JS container
+  const back = moved.getState();
+  await tf.setBackend('cpu');
+  const again = makeHead({ ...sc, seed: 7 });
+  again.setState(back);
+  assert.deepEqual(dccSnapshot(again), dccSnapshot(moved));
+  again.dispose();
+  await tf.setBackend('torch');
+  moved.dispose();
+});
+
+test('torch: no tensors left behind per step, in tfjs or in the addon', { skip }, async () => {
+  await tf.setBackend('torch');
+  const b = tf.backend() as TorchBackend;
+  const sc = { ...base, chunkSlots: 48 };
+  const head = makeHead(sc);
+  const rng = new Rng(2);
+  const step = () => {
+    headLossAndGrad(head, scenarioBatch(rng, sc), 2);
+    head.afterStep([], { lr: 0.1, momentum: 0.9, weightDecay: 0 });
+  };
+  await assertNoTensorLeak(step, 4, 1, 'attfc step on torch');
+  step();
+  const handles = b.native.memory().handles;
+  for (let i = 0; i < 4; i++) step();
+  assert.equal(b.native.memory().handles, handles);
+  head.dispose();
+});
