@@ -30,8 +30,8 @@ export interface VerificationResult {
   /** Area under the ROC. */
   auc: number;
   foldAccuracies: number[];
-  /** ROC over all pairs (score = -distance), for plots. */
-  roc: { fpr: number[]; tpr: number[] };
+  /** ROC over all pairs (score = -distance), for plots, and the count of negative pairs behind it. */
+  roc: { fpr: number[]; tpr: number[]; negatives: number };
 }
 
 /**
@@ -77,7 +77,7 @@ export async function evaluateBin(
     tarAtFar1e3: m.tarAtFar1e3,
     auc: m.auc,
     foldAccuracies: m.foldAccuracies,
-    roc: { fpr: Array.from(m.roc.fpr), tpr: Array.from(m.roc.tpr) },
+    roc: { fpr: Array.from(m.roc.fpr), tpr: Array.from(m.roc.tpr), negatives: m.roc.negatives },
   };
 }
 

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Command } from 'commander';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -60,6 +60,26 @@ test('eval --json prints only JSON; --name and --step label the sets; --plot wri
   assert.equal(meta.width, 1640);
   const step = await run('eval', '--model', modelDir, '--bin', binB, '--step', 'final');
   assert.match(step.out, /^\[cfp_fp\]\[final\]Accuracy-Flip: /);
+});
+
+test('eval --plot: the title comes from the metadata a trained model carries; the FAR axis starts where the negatives resolve', async () => {
+  // the metadata exportEmbeddingModel writes at the end of training
+  const trained = join(dir, 'trained-model');
+  await tinyModel().save(fileSaveHandler(trained, { inputSize: TINY_SIZE, backbone: 'mbf', widthMultiplier: 0.5, head: 'attfc', steps: 200, trainedOn: '/data/synth' }));
+  const synthDir = join(dir, 'synth');
+  mkdirSync(synthDir, { recursive: true });
+  const bin = join(synthDir, 'synth_val.bin');
+  writeVerificationBin(bin, pairs);
+  writeFileSync(join(synthDir, 'synth.json'), '{}'); // what `attfc synth` leaves next to its .bin
+  const plot = join(dir, 'trained-roc.svg');
+  const { out } = await run('eval', '--model', trained, '--bin', bin, '--plot', plot);
+  assert.match(out, /^\[synth_val\]\[200\]Accuracy-Flip: /);
+  const svg = readFileSync(plot, 'utf8');
+  assert.match(svg, />ROC \u2014 mbf x0\.5, attfc head, 200 steps \(SYNTHETIC data\)</);
+  // 6 negative pairs resolve FAR 1/6 at best: the axis starts at 0.1 (one decade at least), not at 1e-6
+  assert.equal(pairs.filter((p) => !p.same).length, 6);
+  assert.match(svg, />10<tspan dy="-6" font-size="9">\u22121<\/tspan>/);
+  assert.doesNotMatch(svg, /\u22122<\/tspan>/);
 });
 
 test('eval argument errors are one-line user errors', async () => {

@@ -13,6 +13,7 @@ import { writeNpyFloat32 } from '../../eval/npy.js';
 import { formatFixed } from '../../eval/numeric.js';
 import { writeRocPlot, type RocSeries } from '../../eval/plot.js';
 import { createProgress } from '../../util/progress.js';
+import { isSyntheticSet } from '../../data/synthetic/index.js';
 
 /** A loaded model ready for evaluation. */
 export interface LoadedEmbedder {
@@ -86,13 +87,30 @@ interface EmbedOptions {
   batchSize: number;
 }
 
+/** --step, else the training steps the model's metadata records (attfc's `steps`, others' `step`), else 0. */
 function stepLabel(opts: EvalOptions, metadata: Record<string, unknown>): string {
   if (opts.step !== undefined) return opts.step;
-  for (const key of ['step', 'globalStep']) {
+  for (const key of ['steps', 'step', 'globalStep']) {
     const v = metadata[key];
     if (typeof v === 'number' || typeof v === 'string') return String(v);
   }
   return '0';
+}
+
+/**
+ * The ROC figure's title from what the model's metadata records, e.g. `ROC — mbf x0.5, attfc head,
+ * 200 steps (SYNTHETIC data)`; --step, when given, names the step instead.
+ */
+export function rocTitle(metadata: Record<string, unknown>, stepOption: string | undefined, synthetic: boolean): string {
+  const parts: string[] = [];
+  const { backbone, widthMultiplier, head } = metadata;
+  if (typeof backbone === 'string') parts.push(`${backbone}${typeof widthMultiplier === 'number' && widthMultiplier !== 1 ? ` x${widthMultiplier}` : ''}`);
+  if (typeof head === 'string') parts.push(`${head} head`);
+  const steps = metadata.steps ?? metadata.step ?? metadata.globalStep;
+  if (stepOption !== undefined) parts.push(`step ${stepOption}`);
+  else if (typeof steps === 'number') parts.push(`${steps} step${steps === 1 ? '' : 's'}`);
+  else if (typeof steps === 'string') parts.push(`step ${steps}`);
+  return `ROC${parts.length ? ` \u2014 ${parts.join(', ')}` : ''}${synthetic ? ' (SYNTHETIC data)' : ''}`;
 }
 
 /** Adds `eval` and `embed` to `program`. */
@@ -116,7 +134,7 @@ export function registerEvalCommands(program: Command, deps: EvalCommandDeps = {
     .option('--ijb <root>', 'IJB-B/C root with meta/ and loose_crop/')
     .addOption(new Option('--target <target>', 'which IJB benchmark --ijb holds').choices(['IJBB', 'IJBC']).default('IJBC'))
     .option('--batch-size <n>', 'images per forward pass (each also runs mirrored)', positiveInt('--batch-size'), 32)
-    .option('--step <label>', 'step shown in the insightface line (default: the model metadata step, else 0)')
+    .option('--step <label>', "step shown in the insightface line and the figure's title (default: the training steps in the model's metadata, else 0)")
     .option('--json', 'print only JSON on stdout (progress stays on stderr)')
     .option('--plot <file>', 'write the ROC curves of all sets to a .svg or .png figure')
     .action(async (opts: EvalOptions) => {
@@ -172,6 +190,7 @@ export function registerEvalCommands(program: Command, deps: EvalCommandDeps = {
             detail: `acc ${pct(r.accuracy)}   AUC ${formatFixed(r.auc, 4)}   TAR@1e-3 ${pct(r.tarAtFar1e3)}`,
             fpr: r.roc.fpr,
             tpr: r.roc.tpr,
+            negatives: r.roc.negatives,
           }));
           if (ijb) {
             const at = (far: number) => ijb.tarAtFar.find((t) => t.far === far)?.tar ?? 0;
@@ -180,10 +199,11 @@ export function registerEvalCommands(program: Command, deps: EvalCommandDeps = {
               detail: `AUC ${formatFixed(ijb.auc, 4)}   TAR@1e-4 ${pct(at(1e-4))}   TAR@1e-5 ${pct(at(1e-5))}`,
               fpr: ijb.roc.fpr,
               tpr: ijb.roc.tpr,
+              negatives: ijb.roc.negatives,
             });
           }
-          const model = typeof loaded.metadata.backbone === 'string' ? `${loaded.metadata.backbone} ` : '';
-          await writeRocPlot(opts.plot, series, { title: `ROC \u2014 ${model}step ${step}` });
+          const synthetic = bins.some(isSyntheticSet);
+          await writeRocPlot(opts.plot, series, { title: rocTitle(loaded.metadata, opts.step, synthetic) });
           stderr.write(`wrote ${opts.plot}\n`);
         }
       } finally {
