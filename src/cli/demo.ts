@@ -58,7 +58,7 @@ export async function runDemo(out: string, steps: number): Promise<void> {
     `  data         ${dataDir} (${synth.cached ? 'cached' : `made in ${formatDuration(synth.seconds)}`})`,
     `  training     ${r.steps} steps of ${DEMO.batchSize} in ${formatDuration(r.seconds)}, ${r.samplesPerSec.toFixed(1)} samples/s, final loss ${r.finalLoss.toFixed(3)}`,
     v
-      ? `  verification ${v.name}: accuracy ${(100 * v.accuracy).toFixed(2)}% +- ${(100 * v.std).toFixed(2)} over 10 folds, TAR@FAR=1e-3 ${v.tarAtFar1e3.toFixed(3)} (${v.pairs} held-out pairs)`
+      ? `  verification ${v.name}: accuracy ${(100 * v.accuracy).toFixed(2)}% +- ${(100 * v.std).toFixed(2)} over 10 folds, VAL@FAR=1e-3 ${v.valAtFar1e3.val.toFixed(3)} (${v.pairs} held-out pairs)`
       : '  verification (none)',
     `  model        ${r.modelDir} (TensorFlow.js; only f_q is exported)`,
     `  logs         ${r.output}/metrics.jsonl`,

@@ -25,8 +25,10 @@ export interface VerificationResult {
   std: number;
   /** Mean L2 norm of the raw embeddings (original and flipped images). */
   xnorm: number;
-  /** TAR at FAR <= 1e-3 over all pairs, at the strictest distance cut that keeps FAR <= 1e-3. */
-  tarAtFar1e3: number;
+  /** attfc's: the best TAR over all pairs (no folds) with FAR <= 1e-3. */
+  tarAtFar1e3AllPairs: number;
+  /** insightface's VAL@FAR=1e-3 (calculate_val: per fold, an interpolated threshold), with std and FAR. */
+  valAtFar1e3: { val: number; std: number; far: number };
   /** Area under the ROC. */
   auc: number;
   foldAccuracies: number[];
@@ -74,7 +76,8 @@ export async function evaluateBin(
     accuracy: m.accuracy,
     std: m.std,
     xnorm: m.xnorm,
-    tarAtFar1e3: m.tarAtFar1e3,
+    tarAtFar1e3AllPairs: m.tarAtFar1e3AllPairs,
+    valAtFar1e3: { val: m.valAtFar1e3.val, std: m.valAtFar1e3.std, far: m.valAtFar1e3.far },
     auc: m.auc,
     foldAccuracies: m.foldAccuracies,
     roc: { fpr: Array.from(m.roc.fpr), tpr: Array.from(m.roc.tpr), negatives: m.roc.negatives },

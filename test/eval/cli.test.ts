@@ -39,7 +39,9 @@ test('eval --bin prints one insightface line per set, then a table', async () =>
   const lines = out.trimEnd().split('\n');
   assert.match(lines[0], /^\[lfw\]\[1234\]Accuracy-Flip: [01]\.\d{5}\+-\d\.\d{5}$/);
   assert.match(lines[1], /^\[cfp_fp\]\[1234\]Accuracy-Flip: [01]\.\d{5}\+-\d\.\d{5}$/);
-  assert.match(lines[3], /\| +Set +\| +Pairs +\| +Accuracy +\| +Std +\| +XNorm +\| +TAR@FAR=1e-3 +\| +AUC +\|/);
+  assert.match(lines[3], /\| +Set +\| +Pairs +\| +Accuracy +\| +Std +\| +XNorm +\| +VAL@FAR=1e-3 \(10-fold\) +\| +TAR@FAR<=1e-3 \(all pairs\) +\| +AUC +\|/);
+  // 12 pairs in 10 folds: folds of one or two pairs lack same or different pairs, so no VAL
+  assert.match(out, /\| +lfw +\| +12 +\| [01]\.\d{5} +\| \d\.\d{5} +\| +\d+\.\d{4} +\| +n\/a +\| +[01]\.\d{5} +\|/);
   assert.match(out, /\| +lfw +\| +12 +\|/);
   assert.match(out, /\| +cfp_fp +\| +10 +\|/);
   // progress went to stderr as plain lines (not a TTY)
@@ -52,7 +54,8 @@ test('eval --json prints only JSON; --name and --step label the sets; --plot wri
   const parsed = JSON.parse(out);
   assert.deepEqual(Object.keys(parsed), ['sets']);
   assert.deepEqual(parsed.sets.map((s: { name: string }) => s.name), ['A', 'B']);
-  assert.deepEqual(Object.keys(parsed.sets[0]), ['name', 'pairs', 'accuracy', 'std', 'xnorm', 'tarAtFar1e3']);
+  assert.deepEqual(Object.keys(parsed.sets[0]), ['name', 'pairs', 'accuracy', 'std', 'xnorm', 'valAtFar1e3', 'tarAtFar1e3AllPairs', 'auc']);
+  assert.deepEqual(Object.keys(parsed.sets[0].valAtFar1e3), ['val', 'std', 'far']);
   assert.equal(parsed.sets[1].pairs, 10);
   assert.match(err, /wrote .*roc\.png/);
   const meta = await sharp(plot).metadata();
