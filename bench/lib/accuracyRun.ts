@@ -53,7 +53,7 @@ function restore(net: Backbone, prefix: string, arrays: Record<string, ArrayEntr
 }
 
 function pick(v: VerificationResult): Pick<AccuracyRunResult, 'accuracy' | 'std' | 'tarAtFar1e3' | 'auc'> {
-  return { accuracy: v.accuracy, std: v.std, tarAtFar1e3: v.tarAtFar1e3, auc: v.auc };
+  return { accuracy: v.accuracy, std: v.std, tarAtFar1e3: v.tarAtFar1e3AllPairs, auc: v.auc };
 }
 
 async function runTrain(job: Extract<AccuracyJob, { kind: 'train' }>): Promise<AccuracyRunResult> {

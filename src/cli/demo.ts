@@ -4,21 +4,24 @@ import path from 'node:path';
 import { synthesize } from '../data/synthetic/index.js';
 import { train } from '../train/trainer.js';
 import { createProgressView, formatDuration } from '../train/progress.js';
-import { DEMO } from './commands/demo.js';
+import { DEMO, type DemoSetup } from './commands/demo.js';
 
-export async function runDemo(out: string, steps: number): Promise<void> {
+export async function runDemo(out: string, steps: number, setup: DemoSetup = DEMO): Promise<void> {
+  const d = setup;
   const say = (s: string) => process.stderr.write(s + '\n');
   say(
-    `attfc demo: train AttFC on SYNTHETIC faces (${DEMO.identities} identities x ${DEMO.imagesPerIdentity} images, ${DEMO.size}x${DEMO.size}), ` +
-      `MobileFaceNet x${DEMO.widthMultiplier}, ${steps} steps of batch ${DEMO.batchSize}, then verify on held-out synthetic identities.\n` +
-      `Short-run settings: class-encoder EMA ${DEMO.emaMomentum} (paper: 0.999 over 5 epochs), ArcFace s ${DEMO.marginS} m ${DEMO.marginM2} (paper: 64, 0.5).\n` +
-      `It takes 4-5 minutes on an idle 2-core CPU (longer when the machine is busy); the data set is cached for later runs.`,
+    `attfc demo: train AttFC on SYNTHETIC faces (${d.identities} identities x ${d.imagesPerIdentity} images, ${d.size}x${d.size}), ` +
+      `MobileFaceNet x${d.widthMultiplier}, ${steps} steps of batch ${d.batchSize}, then verify on held-out synthetic identities.\n` +
+      `Short-run settings: class-encoder EMA ${d.emaMomentum} (paper: 0.999 over 5 epochs), ArcFace s ${d.marginS} m ${d.marginM2} (paper: 64, 0.5).\n` +
+      (d === DEMO
+        ? `It takes 4-5 minutes on an idle 2-core CPU (longer when the machine is busy); the data set is cached for later runs.`
+        : 'A tiny set-up for tests: the numbers it prints mean nothing.'),
   );
   const t0 = performance.now();
   const dataDir = path.join(out, 'data');
   const synth = await synthesize(
     dataDir,
-    { identities: DEMO.identities, imagesPerIdentity: DEMO.imagesPerIdentity, size: DEMO.size, seed: DEMO.seed },
+    { identities: d.identities, imagesPerIdentity: d.imagesPerIdentity, size: d.size, seed: d.seed, verifyIdentities: d.verifyIdentities, verifyPairs: d.verifyPairs },
     (done, total) => {
       if (done === total || done % 1000 === 0) say(`attfc demo: synthetic images ${done}/${total}`);
     },
@@ -28,17 +31,17 @@ export async function runDemo(out: string, steps: number): Promise<void> {
     {
       data: dataDir,
       output: path.join(out, 'run'),
-      backbone: DEMO.backbone,
-      inputSize: DEMO.size,
-      widthMultiplier: DEMO.widthMultiplier,
+      backbone: d.backbone,
+      inputSize: d.size,
+      widthMultiplier: d.widthMultiplier,
       head: 'attfc',
-      batchSize: DEMO.batchSize,
+      batchSize: d.batchSize,
       steps,
       warmupSteps: Math.round(steps / 20),
-      emaMomentum: DEMO.emaMomentum,
-      marginS: DEMO.marginS,
-      marginM2: DEMO.marginM2,
-      seed: DEMO.seed,
+      emaMomentum: d.emaMomentum,
+      marginS: d.marginS,
+      marginM2: d.marginM2,
+      seed: d.seed,
       verify: [path.join(dataDir, 'synth_val.bin')],
       verifyEvery: 0,
       logEvery: 50,
@@ -56,9 +59,9 @@ export async function runDemo(out: string, steps: number): Promise<void> {
     'attfc demo report (SYNTHETIC data)',
     `  identities   ${r.identities} training (${r.images} images) + held-out verification identities`,
     `  data         ${dataDir} (${synth.cached ? 'cached' : `made in ${formatDuration(synth.seconds)}`})`,
-    `  training     ${r.steps} steps of ${DEMO.batchSize} in ${formatDuration(r.seconds)}, ${r.samplesPerSec.toFixed(1)} samples/s, final loss ${r.finalLoss.toFixed(3)}`,
+    `  training     ${r.steps} steps of ${d.batchSize} in ${formatDuration(r.seconds)}, ${r.samplesPerSec.toFixed(1)} samples/s, final loss ${r.finalLoss.toFixed(3)}`,
     v
-      ? `  verification ${v.name}: accuracy ${(100 * v.accuracy).toFixed(2)}% +- ${(100 * v.std).toFixed(2)} over 10 folds, TAR@FAR=1e-3 ${v.tarAtFar1e3.toFixed(3)} (${v.pairs} held-out pairs)`
+      ? `  verification ${v.name}: accuracy ${(100 * v.accuracy).toFixed(2)}% +- ${(100 * v.std).toFixed(2)} over 10 folds, VAL@FAR=1e-3 ${v.valAtFar1e3.val.toFixed(3)} (${v.pairs} held-out pairs)`
       : '  verification (none)',
     `  model        ${r.modelDir} (TensorFlow.js; only f_q is exported)`,
     ...(v ? [`  threshold    same face if cosine similarity >= ${v.threshold.similarity.toFixed(5)} (recorded in the model for verify() and the browser page)`] : []),

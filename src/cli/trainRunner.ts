@@ -31,7 +31,7 @@ export async function runTrainingCli(config: TrainConfig | Partial<TrainConfigIn
 export function printReport(r: TrainResult): void {
   const lines = [
     `attfc: ${r.interrupted ? 'interrupted' : 'finished'} at step ${r.steps} (${r.stepsThisRun} this run) in ${formatDuration(r.seconds)}, ${r.samplesPerSec.toFixed(1)} samples/s, final loss ${r.finalLoss.toFixed(4)}`,
-    ...r.verification.map((v) => `  ${v.name}: accuracy ${v.accuracy.toFixed(5)} +- ${v.std.toFixed(5)}, TAR@FAR=1e-3 ${v.tarAtFar1e3.toFixed(4)} (${v.pairs} pairs)`),
+    ...r.verification.map((v) => `  ${v.name}: accuracy ${v.accuracy.toFixed(5)} +- ${v.std.toFixed(5)}, VAL@FAR=1e-3 ${v.valAtFar1e3.val.toFixed(4)} (${v.pairs} pairs)`),
     `  checkpoint: ${r.checkpoint}`,
     ...(r.modelDir ? [`  model: ${r.modelDir}`] : []),
     `  metrics: ${r.output}/metrics.jsonl`,

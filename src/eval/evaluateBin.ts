@@ -26,13 +26,15 @@ export interface VerificationResult {
   std: number;
   /** Mean L2 norm of the raw embeddings (original and flipped images). */
   xnorm: number;
-  /** TAR at FAR <= 1e-3 over all pairs, at the strictest distance cut that keeps FAR <= 1e-3. */
-  tarAtFar1e3: number;
+  /** attfc's: the best TAR over all pairs (no folds) with FAR <= 1e-3. */
+  tarAtFar1e3AllPairs: number;
+  /** insightface's VAL@FAR=1e-3 (calculate_val: per fold, an interpolated threshold), with std and FAR. */
+  valAtFar1e3: { val: number; std: number; far: number };
   /** Area under the ROC. */
   auc: number;
   foldAccuracies: number[];
-  /** ROC over all pairs (score = -distance), for plots. */
-  roc: { fpr: number[]; tpr: number[] };
+  /** ROC over all pairs (score = -distance), for plots, and the count of negative pairs behind it. */
+  roc: { fpr: number[]; tpr: number[]; negatives: number };
   /**
    * The cosine-similarity cut with the best accuracy over all pairs for plain (unflipped) embeddings,
    * the ones loadEmbedder() computes; "same" iff similarity >= it (see bestSimilarityThreshold).
@@ -81,10 +83,11 @@ export async function evaluateBin(
     accuracy: m.accuracy,
     std: m.std,
     xnorm: m.xnorm,
-    tarAtFar1e3: m.tarAtFar1e3,
+    tarAtFar1e3AllPairs: m.tarAtFar1e3AllPairs,
+    valAtFar1e3: { val: m.valAtFar1e3.val, std: m.valAtFar1e3.std, far: m.valAtFar1e3.far },
     auc: m.auc,
     foldAccuracies: m.foldAccuracies,
-    roc: { fpr: Array.from(m.roc.fpr), tpr: Array.from(m.roc.tpr) },
+    roc: { fpr: Array.from(m.roc.fpr), tpr: Array.from(m.roc.tpr), negatives: m.roc.negatives },
     threshold: { similarity: plain.threshold, accuracy: plain.accuracy },
   };
 }

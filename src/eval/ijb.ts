@@ -228,7 +228,8 @@ export interface IjbResult {
   /** TAR at each of IJB_FARS (ROC point with the closest FPR, as eval_ijbc.py). */
   tarAtFar: { far: number; tar: number }[];
   auc: number;
-  roc: { fpr: number[]; tpr: number[] };
+  /** ROC over all template pairs, and the count of negative pairs behind it. */
+  roc: { fpr: number[]; tpr: number[]; negatives: number };
 }
 
 /** ROC, AUC and the TAR@FAR row from pair scores and labels. */
@@ -315,7 +316,7 @@ export async function evaluateIjb(
     pairs: scores.length,
     tarAtFar: m.tarAtFar,
     auc: m.auc,
-    roc: { fpr: Array.from(m.roc.fpr), tpr: Array.from(m.roc.tpr) },
+    roc: { fpr: Array.from(m.roc.fpr), tpr: Array.from(m.roc.tpr), negatives: m.roc.negatives },
   };
 }
 

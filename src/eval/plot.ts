@@ -1,5 +1,6 @@
-// ROC figure as hand-written SVG (and PNG through sharp's SVG rasteriser): log-scale FAR axis from 1e-6
-// to 1, TAR axis, grid, legend with one entry per set.
+// ROC figure as hand-written SVG (and PNG through sharp's SVG rasteriser): log-scale FAR axis from the
+// smallest FAR the negative pairs can resolve (1/#negatives) to 1, TAR axis, grid, legend with one
+// entry per set.
 import { writeFileSync, renameSync } from 'node:fs';
 import { extname } from 'node:path';
 import sharp from 'sharp';
@@ -13,13 +14,15 @@ export interface RocSeries {
   detail?: string;
   fpr: ArrayLike<number>;
   tpr: ArrayLike<number>;
+  /** Negative pairs behind the curve: no FAR below 1/negatives can be measured on them. */
+  negatives?: number;
 }
 
 export interface RocPlotOptions {
   title?: string;
   /** Lowest TAR shown; default: from the data, rounded down to a tenth. */
   yMin?: number;
-  /** Smallest FAR shown (default 1e-6). */
+  /** Smallest FAR shown (default: smallestResolvableFar of the series). */
   xMin?: number;
   width?: number;
   height?: number;
@@ -37,6 +40,16 @@ function fmt(v: number): string {
   return (Math.round(v * 100) / 100).toString();
 }
 
+/**
+ * Where the FAR axis starts: 1/n for the largest negative-pair count n among the series (below that no
+ * curve has a point), at most 0.1 so that at least one decade shows; 1e-6 (the IJB protocols' lowest
+ * FAR) when no series gives its count.
+ */
+export function smallestResolvableFar(series: readonly RocSeries[]): number {
+  const n = Math.max(0, ...series.map((s) => s.negatives ?? 0));
+  return n > 0 ? Math.min(0.1, 1 / n) : 1e-6;
+}
+
 /** Lowest TAR among the visible points, rounded down to 0.1 (at most 0.9). */
 function autoYMin(series: readonly RocSeries[], xMin: number): number {
   let lo = 1;
@@ -49,13 +62,15 @@ function autoYMin(series: readonly RocSeries[], xMin: number): number {
 export function renderRocSvg(series: readonly RocSeries[], options: RocPlotOptions = {}): string {
   const W = options.width ?? 820;
   const H = options.height ?? 560;
-  const xMin = options.xMin ?? 1e-6;
-  const decades = Math.round(-Math.log10(xMin));
+  const xMin = Math.min(0.1, options.xMin ?? smallestResolvableFar(series));
+  const negatives = Math.max(0, ...series.map((s) => s.negatives ?? 0));
+  const axisNote = negatives > 0 && xMin === 1 / negatives ? `; starts at 1/${negatives} negative pairs` : '';
+  const lo = Math.log10(xMin); // the axis spans log10 FAR from lo to 0
   const yMin = options.yMin ?? autoYMin(series, xMin);
   const m = { left: 78, right: 28, top: 58, bottom: 66 };
   const pw = W - m.left - m.right;
   const ph = H - m.top - m.bottom;
-  const X = (f: number) => m.left + ((Math.log10(Math.max(f, xMin)) + decades) / decades) * pw;
+  const X = (f: number) => m.left + ((Math.log10(Math.max(f, xMin)) - lo) / -lo) * pw;
   const Y = (t: number) => m.top + (1 - (t - yMin) / (1 - yMin)) * ph;
   const out: string[] = [];
   out.push(
@@ -65,8 +80,9 @@ export function renderRocSvg(series: readonly RocSeries[], options: RocPlotOptio
     `<rect x="${m.left}" y="${m.top}" width="${pw}" height="${ph}" fill="#fafbfc"/>`,
   );
   // grid: minor lines at 2..9 x 10^k, major at decades; TAR lines every 0.02, 0.05 or 0.1
-  for (let d = -decades; d < 0; d++)
+  for (let d = Math.floor(lo); d < 0; d++)
     for (let k = 2; k <= 9; k++) {
+      if (k * 10 ** d < xMin) continue;
       const x = fmt(X(k * 10 ** d));
       out.push(`<line x1="${x}" y1="${m.top}" x2="${x}" y2="${m.top + ph}" stroke="#eceff3" stroke-width="1"/>`);
     }
@@ -82,7 +98,7 @@ export function renderRocSvg(series: readonly RocSeries[], options: RocPlotOptio
     out.push(`<line x1="${m.left}" y1="${y}" x2="${m.left + pw}" y2="${y}" stroke="#dde2e8" stroke-width="1"/>`);
     out.push(`<text x="${m.left - 8}" y="${y}" dy="0.35em" text-anchor="end" font-size="12" fill="#333">${t.toFixed(yStep < 0.1 ? 2 : 1)}</text>`);
   }
-  for (let d = -decades; d <= 0; d++) {
+  for (let d = Math.ceil(lo - 1e-9); d <= 0; d++) {
     const x = fmt(X(10 ** d));
     out.push(`<line x1="${x}" y1="${m.top}" x2="${x}" y2="${m.top + ph}" stroke="#cfd6de" stroke-width="1"/>`);
     const label = d === 0 ? '1' : `10<tspan dy="-6" font-size="9">${d < 0 ? '\u2212' : ''}${Math.abs(d)}</tspan>`;
@@ -109,7 +125,7 @@ export function renderRocSvg(series: readonly RocSeries[], options: RocPlotOptio
   });
   // frame, axis labels, title
   out.push(`<rect x="${m.left}" y="${m.top}" width="${pw}" height="${ph}" fill="none" stroke="#5b6570" stroke-width="1.2"/>`);
-  out.push(`<text x="${m.left + pw / 2}" y="${H - 18}" text-anchor="middle" font-size="14" fill="#222">False accept rate (FAR, log scale)</text>`);
+  out.push(`<text x="${m.left + pw / 2}" y="${H - 18}" text-anchor="middle" font-size="14" fill="#222">False accept rate (FAR, log scale${axisNote})</text>`);
   out.push(
     `<text transform="translate(22 ${m.top + ph / 2}) rotate(-90)" text-anchor="middle" font-size="14" fill="#222">True accept rate (TAR)</text>`,
   );

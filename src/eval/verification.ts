@@ -1,18 +1,38 @@
 // insightface's verification protocol (arcface_torch/eval/verification.py) as pure functions on
-// embeddings: flip-sum, XNorm, L2-normalise, squared distances, 400 thresholds, 10 contiguous folds.
+// embeddings: flip-sum, XNorm, L2-normalise, squared distances, 400 thresholds, 10 contiguous folds,
+// and its VAL@FAR (calculate_val: a 4,000-threshold grid and a per-fold interpolated threshold).
 import { AttfcError } from '../errors.js';
 import { npMean, npStd, pairwiseSum } from './numeric.js';
 import { rocAuc, rocCurve, tarAtFar, type RocCurve } from './roc.js';
 
-/** Number of thresholds: 0.00, 0.01, ..., 3.99 (np.arange(0, 4, 0.01)). */
-export const THRESHOLD_COUNT = 400;
-
 /**
- * Threshold i. Computed as i/100 (exact decimal rounding, no accumulated drift). numpy's arange gives
- * i*0.01, which differs in the last bit for a few i; it only matters for a distance within 1 ulp of a step.
+ * np.arange(start, stop, step) for float64, value for value: ceil((stop - start) / step) values, the
+ * first two `start` and `start + step`, then start + i * delta with delta = (start + step) - start
+ * (numpy's DOUBLE_fill). For arange(0, 4, 0.01) that is i * 0.01, which is one ulp above i / 100 at 51
+ * of the 400 points (0.35, 0.41, 0.57, ...): a distance equal to i / 100 is below the grid value there.
  */
+export function npArange(start: number, stop: number, step: number): Float64Array {
+  const length = Math.max(0, Math.ceil((stop - start) / step));
+  const out = new Float64Array(length);
+  if (length > 0) out[0] = start;
+  if (length > 1) out[1] = start + step;
+  const delta = start + step - start;
+  for (let i = 2; i < length; i++) out[i] = start + i * delta;
+  return out;
+}
+
+/** The accuracy protocol's thresholds, np.arange(0, 4, 0.01): 0, 0.01, ..., 3.99. */
+export const THRESHOLDS = npArange(0, 4, 0.01);
+
+/** Number of thresholds (400). */
+export const THRESHOLD_COUNT = THRESHOLDS.length;
+
+/** calculate_val's thresholds, np.arange(0, 4, 0.001): 4,000 of them. */
+export const VAL_THRESHOLDS = npArange(0, 4, 0.001);
+
+/** Threshold i of the accuracy protocol. */
 export function threshold(i: number): number {
-  return i / 100;
+  return THRESHOLDS[i];
 }
 
 /** Row norms' mean over every row of every array (insightface's XNorm uses both original and flipped). */
@@ -127,11 +147,111 @@ export function tenFoldAccuracy(dist: ArrayLike<number>, issame: ArrayLike<boole
   return { accuracy: npMean(acc), std: npStd(acc), foldAccuracies, foldThresholds };
 }
 
+/**
+ * Linear interpolation as scipy's interp1d(x, y, kind='slinear')(xNew) computed it up to scipy 1.8:
+ * a degree-1 B-spline with knots [x0, x0..x(n-1), x(n-1)] and coefficients y, evaluated by scipy's
+ * interval search and de Boor step. Those versions accepted repeated x values, and insightface's
+ * calculate_val relies on that: its FAR-by-threshold table repeats a FAR over every threshold between
+ * two negative pairs. (scipy 1.9 and later refuse such x with "Expect x to not have duplicates".) With
+ * repeats, the result interpolates between the LAST point whose x <= xNew and the point after it, so
+ * at a repeated x it returns the y of that run's last point. At xNew equal to the largest x, when that
+ * x is repeated, the interval has zero length and de Boor yields 0, as scipy did.
+ * x is stably sorted first (interp1d's mergesort argsort); xNew outside [min x, max x] is an error
+ * (interp1d's bounds_error).
+ */
+export function interp1dSlinear(x: ArrayLike<number>, y: ArrayLike<number>, xNew: number): number {
+  const n = x.length;
+  if (n < 2 || y.length !== n) throw new Error(`interp1dSlinear: needs at least 2 points and as many y as x (got ${n} x, ${y.length} y)`);
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => x[a] - x[b] || a - b);
+  const xs = order.map((i) => x[i]);
+  const c = order.map((i) => y[i]);
+  if (!(xNew >= xs[0] && xNew <= xs[n - 1])) throw new Error(`interp1dSlinear: ${xNew} is outside [${xs[0]}, ${xs[n - 1]}]`);
+  // knots t[0] = x0, t[i] = x(i-1) for i = 1..n, t[n+1] = x(n-1); degree k = 1; n coefficients
+  const t = (i: number) => (i === 0 ? xs[0] : i === n + 1 ? xs[n - 1] : xs[i - 1]);
+  // find_interval from k = 1: the first l >= 2 with t[l] > xNew (or l = n), minus one
+  let l = 2;
+  while (xNew >= t(l) && l !== n) l++;
+  const m = l - 1;
+  const xa = t(m);
+  const xb = t(m + 1);
+  if (xb === xa) return 0;
+  const w = 1 / (xb - xa);
+  return c[m - 1] * (w * (xb - xNew)) + c[m] * (w * (xNew - xa));
+}
+
+export interface ValAtFar {
+  /** Mean over the 10 folds of the held-out TAR at the fold's threshold (insightface's `val`). */
+  val: number;
+  /** Population std of the fold values (`val_std`). */
+  std: number;
+  /** Mean held-out FAR at those thresholds (`far`). */
+  far: number;
+  /** The threshold each fold used (0 when its training FAR never reaches the target). */
+  foldThresholds: number[];
+}
+
+/**
+ * insightface calculate_val: per fold, the FAR of the training folds at each of the 4,000 thresholds
+ * (a pair is accepted iff dist < threshold), the threshold where that FAR reaches `farTarget` by
+ * interp1dSlinear (0 when it never does), then the held-out fold's TAR and FAR there. NaN when a fold's
+ * training or held-out part lacks same or different pairs, where insightface divides by zero.
+ */
+export function calculateVal(dist: ArrayLike<number>, issame: ArrayLike<boolean>, farTarget = 1e-3, nFolds = 10): ValAtFar {
+  if (dist.length !== issame.length) throw new Error(`calculateVal: ${dist.length} distances, ${issame.length} labels`);
+  const folds = kFoldRanges(dist.length, nFolds);
+  const nan: ValAtFar = { val: NaN, std: NaN, far: NaN, foldThresholds: folds.map(() => NaN) };
+  const vals: number[] = [];
+  const fars: number[] = [];
+  const foldThresholds: number[] = [];
+  for (const { start, end } of folds) {
+    const trainNeg: number[] = [];
+    let trainSame = 0;
+    for (let i = 0; i < dist.length; i++) {
+      if (i >= start && i < end) continue;
+      if (issame[i]) trainSame++;
+      else trainNeg.push(dist[i]);
+    }
+    if (trainSame === 0 || trainNeg.length === 0) return nan;
+    trainNeg.sort((a, b) => a - b);
+    const farTrain = new Float64Array(VAL_THRESHOLDS.length);
+    let accepted = 0;
+    for (let t = 0; t < VAL_THRESHOLDS.length; t++) {
+      while (accepted < trainNeg.length && trainNeg[accepted] < VAL_THRESHOLDS[t]) accepted++;
+      farTrain[t] = accepted / trainNeg.length;
+    }
+    let maxFar = 0;
+    for (const f of farTrain) if (f > maxFar) maxFar = f;
+    const th = maxFar >= farTarget ? interp1dSlinear(farTrain, VAL_THRESHOLDS, farTarget) : 0;
+    let ta = 0;
+    let fa = 0;
+    let same = 0;
+    for (let i = start; i < end; i++) {
+      const accept = dist[i] < th;
+      if (issame[i]) {
+        same++;
+        if (accept) ta++;
+      } else if (accept) fa++;
+    }
+    const diff = end - start - same;
+    if (same === 0 || diff === 0) return nan;
+    vals.push(ta / same);
+    fars.push(fa / diff);
+    foldThresholds.push(th);
+  }
+  const v = Float64Array.from(vals);
+  return { val: npMean(v), std: npStd(v), far: npMean(Float64Array.from(fars)), foldThresholds };
+}
+
 export interface VerificationMetrics extends FoldAccuracy {
   pairs: number;
   xnorm: number;
-  /** TAR at FAR <= 1e-3 over all pairs (see tarAtFar); not insightface's fold-interpolated "VAL". */
-  tarAtFar1e3: number;
+  /**
+   * attfc's operating point, not insightface's: the best TAR over ALL pairs (no folds) among the ROC
+   * points with FAR <= 1e-3 (see tarAtFar).
+   */
+  tarAtFar1e3AllPairs: number;
+  /** insightface's VAL@FAR=1e-3 (calculate_val), as verification.py computes and discards it. */
+  valAtFar1e3: ValAtFar;
   auc: number;
   /** ROC over all pairs, score = -distance (sklearn roc_curve with drop_intermediate). */
   roc: RocCurve;
@@ -161,7 +281,8 @@ export function verificationMetrics(
     ...folds,
     pairs: issame.length,
     xnorm,
-    tarAtFar1e3: tarAtFar(tarCurve, 1e-3),
+    tarAtFar1e3AllPairs: tarAtFar(tarCurve, 1e-3),
+    valAtFar1e3: calculateVal(distances, issame, 1e-3),
     auc: rocAuc(roc),
     roc,
     distances,

@@ -41,7 +41,7 @@ export class VerificationCallback {
       const r = await evaluateBin(this.embedder, set, { batchSize: Math.min(64, this.config.batchSize) });
       results.push(r);
       this.log(formatVerificationLine(r.name, step, r));
-      this.folder.appendMetrics({ step, verify: r.name, accuracy: r.accuracy, std: r.std, xnorm: r.xnorm, tarAtFar1e3: r.tarAtFar1e3 });
+      this.folder.appendMetrics({ step, verify: r.name, accuracy: r.accuracy, std: r.std, xnorm: r.xnorm, valAtFar1e3: r.valAtFar1e3.val, tarAtFar1e3AllPairs: r.tarAtFar1e3AllPairs });
     }
     this.results.splice(0, this.results.length, ...results);
     this.onVerify({ step, results });

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Command } from 'commander';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -40,7 +40,9 @@ test('eval --bin prints one insightface line per set, then a table', async () =>
   const lines = out.trimEnd().split('\n');
   assert.match(lines[0], /^\[lfw\]\[1234\]Accuracy-Flip: [01]\.\d{5}\+-\d\.\d{5}$/);
   assert.match(lines[1], /^\[cfp_fp\]\[1234\]Accuracy-Flip: [01]\.\d{5}\+-\d\.\d{5}$/);
-  assert.match(lines[3], /\| +Set +\| +Pairs +\| +Accuracy +\| +Std +\| +XNorm +\| +TAR@FAR=1e-3 +\| +AUC +\|/);
+  assert.match(lines[3], /\| +Set +\| +Pairs +\| +Accuracy +\| +Std +\| +XNorm +\| +VAL@FAR=1e-3 \(10-fold\) +\| +TAR@FAR<=1e-3 \(all pairs\) +\| +AUC +\|/);
+  // 12 pairs in 10 folds: folds of one or two pairs lack same or different pairs, so no VAL
+  assert.match(out, /\| +lfw +\| +12 +\| [01]\.\d{5} +\| \d\.\d{5} +\| +\d+\.\d{4} +\| +n\/a +\| +[01]\.\d{5} +\|/);
   assert.match(out, /\| +lfw +\| +12 +\|/);
   assert.match(out, /\| +cfp_fp +\| +10 +\|/);
   // progress went to stderr as plain lines (not a TTY)
@@ -53,7 +55,8 @@ test('eval --json prints only JSON; --name and --step label the sets; --plot wri
   const parsed = JSON.parse(out);
   assert.deepEqual(Object.keys(parsed), ['sets']);
   assert.deepEqual(parsed.sets.map((s: { name: string }) => s.name), ['A', 'B']);
-  assert.deepEqual(Object.keys(parsed.sets[0]), ['name', 'pairs', 'accuracy', 'std', 'xnorm', 'tarAtFar1e3', 'threshold', 'thresholdAccuracy']);
+  assert.deepEqual(Object.keys(parsed.sets[0]), ['name', 'pairs', 'accuracy', 'std', 'xnorm', 'valAtFar1e3', 'tarAtFar1e3AllPairs', 'auc', 'threshold', 'thresholdAccuracy']);
+  assert.deepEqual(Object.keys(parsed.sets[0].valAtFar1e3), ['val', 'std', 'far']);
   assert.equal(parsed.sets[1].pairs, 10);
   assert.match(err, /wrote .*roc\.png/);
   const meta = await sharp(plot).metadata();
@@ -85,6 +88,26 @@ test("eval records the first set's threshold in the model's metadata (unless --n
   const correct = pairs.filter((p, i) => sims[i] >= v.threshold === p.same).length;
   assert.equal(correct / pairs.length, v.accuracy);
   embedder.dispose();
+});
+
+test('eval --plot: the title comes from the metadata a trained model carries; the FAR axis starts where the negatives resolve', async () => {
+  // the metadata exportEmbeddingModel writes at the end of training
+  const trained = join(dir, 'trained-model');
+  await tinyModel().save(fileSaveHandler(trained, { inputSize: TINY_SIZE, backbone: 'mbf', widthMultiplier: 0.5, head: 'attfc', steps: 200, trainedOn: '/data/synth' }));
+  const synthDir = join(dir, 'synth');
+  mkdirSync(synthDir, { recursive: true });
+  const bin = join(synthDir, 'synth_val.bin');
+  writeVerificationBin(bin, pairs);
+  writeFileSync(join(synthDir, 'synth.json'), '{}'); // what `attfc synth` leaves next to its .bin
+  const plot = join(dir, 'trained-roc.svg');
+  const { out } = await run('eval', '--model', trained, '--bin', bin, '--plot', plot);
+  assert.match(out, /^\[synth_val\]\[200\]Accuracy-Flip: /);
+  const svg = readFileSync(plot, 'utf8');
+  assert.match(svg, />ROC \u2014 mbf x0\.5, attfc head, 200 steps \(SYNTHETIC data\)</);
+  // 6 negative pairs resolve FAR 1/6 at best: the axis starts at 0.1 (one decade at least), not at 1e-6
+  assert.equal(pairs.filter((p) => !p.same).length, 6);
+  assert.match(svg, />10<tspan dy="-6" font-size="9">\u22121<\/tspan>/);
+  assert.doesNotMatch(svg, /\u22122<\/tspan>/);
 });
 
 test('eval argument errors are one-line user errors', async () => {

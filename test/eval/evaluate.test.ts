@@ -49,7 +49,8 @@ test('evaluateBin follows the protocol batch by batch and reports progress', asy
   assert.equal(r.accuracy, m.accuracy);
   assert.equal(r.std, m.std);
   assert.ok(Math.abs(r.xnorm - m.xnorm) < 1e-5);
-  assert.ok(Math.abs(r.tarAtFar1e3 - m.tarAtFar1e3) < 1e-12);
+  assert.ok(Math.abs(r.tarAtFar1e3AllPairs - m.tarAtFar1e3AllPairs) < 1e-12);
+  assert.deepEqual(r.valAtFar1e3, { val: m.valAtFar1e3.val, std: m.valAtFar1e3.std, far: m.valAtFar1e3.far });
 });
 
 test('the flip embedding is the embedding of the mirrored image', async () => {

@@ -12,6 +12,11 @@ import {
   tenFoldAccuracy,
   threshold,
   verificationMetrics,
+  npArange,
+  interp1dSlinear,
+  calculateVal,
+  THRESHOLDS,
+  VAL_THRESHOLDS,
 } from '../../src/eval/verification.js';
 
 // 13 pairs (not a multiple of 10), S = same identity, D = different. Pairs 1 and 2 tie at distance 1.00,
@@ -32,10 +37,85 @@ test('KFold(10) without shuffle: contiguous folds, the first n % 10 one larger',
   assert.throws(() => kFoldRanges(9), /10-fold verification needs at least 10 pairs, got 9/);
 });
 
-test('thresholds are i/100 and a pair is "same" only if dist < threshold', () => {
+test('thresholds are np.arange(0, 4, 0.01) value for value: i * 0.01, one ulp above i/100 at 51 points', () => {
   assert.equal(threshold(0), 0);
   assert.equal(threshold(30), 0.3);
   assert.equal(threshold(399), 3.99);
+  assert.equal(THRESHOLDS.length, 400);
+  // numpy: np.arange(0, 4, 0.01)[57] == 0.5700000000000001, while 57/100 == 0.57
+  assert.equal(threshold(57), 0.5700000000000001);
+  const differing = [...THRESHOLDS.keys()].filter((i) => THRESHOLDS[i] !== i / 100);
+  assert.equal(differing.length, 51);
+  assert.deepEqual(differing.slice(0, 6), [35, 41, 47, 57, 69, 70]);
+  assert.ok(differing.every((i) => THRESHOLDS[i] > i / 100));
+  assert.equal(VAL_THRESHOLDS.length, 4000);
+  assert.equal(VAL_THRESHOLDS[1000], 1);
+  assert.equal(VAL_THRESHOLDS[1001], 1.0010000000000001); // 1001 * 0.001, as numpy fills it
+  assert.deepEqual([...npArange(1, 2, 0.25)], [1, 1.25, 1.5, 1.75]);
+});
+
+test('a distance equal to 57/100 is below the grid value 57 * 0.01: the fold accuracy changes', () => {
+  // 10 folds of 6 pairs: 3 same at distance 0.565, 3 different at 3.0; in fold 0 one same pair sits at
+  // exactly 0.57 (= 57/100). Thresholds 0.56 < 0.565 < 0.57 < 0.5700000000000001 = grid[57].
+  // numpy grid: grid[57] accepts every same pair, so every fold picks t = grid[57] and scores 6/6.
+  // An i/100 grid would reject the 0.57 pair at t = 0.57: fold 0 (trained without it) would pick 0.57
+  // and score 5/6, folds 1-9 would pick 0.58: mean 0.98333 instead of 1.
+  const dist: number[] = [];
+  const same: boolean[] = [];
+  for (let f = 0; f < 10; f++)
+    for (let k = 0; k < 6; k++) {
+      same.push(k < 3);
+      dist.push(k >= 3 ? 3.0 : f === 0 && k === 0 ? 57 / 100 : 0.565);
+    }
+  const r = tenFoldAccuracy(dist, same);
+  assert.deepEqual(r.foldAccuracies, Array(10).fill(1));
+  assert.deepEqual(r.foldThresholds, Array(10).fill(0.5700000000000001));
+  assert.equal(r.accuracy, 1);
+});
+
+test('interp1dSlinear: scipy <= 1.8 slinear on repeated x (last point of a run), zero-length top interval -> 0', () => {
+  // distinct x: ordinary linear interpolation
+  assert.equal(interp1dSlinear([0, 1, 2], [10, 20, 40], 1.5), 30);
+  // x = [0, 0, 1]: at 0 the run's last point (y 0.5) counts, between 0 and 1 it runs from there
+  assert.equal(interp1dSlinear([0, 0, 1], [0, 0.5, 1], 0), 0.5);
+  assert.equal(interp1dSlinear([0, 0, 1], [0, 0.5, 1], 0.5), 0.75);
+  // a run in the middle: at x = 1 the value is the run's last y (3); just above, from (1, 3) to (2, 4)
+  assert.equal(interp1dSlinear([0, 1, 1, 1, 2], [0, 1, 2, 3, 4], 1), 3);
+  assert.equal(interp1dSlinear([0, 1, 1, 1, 2], [0, 1, 2, 3, 4], 1.5), 3.5);
+  // the largest x repeated, evaluated there: scipy's de Boor step sees t[l] == t[l+1] and gives 0
+  assert.equal(interp1dSlinear([0, 0.5, 1, 1], [10, 20, 30, 40], 1), 0);
+  // unsorted x is stably sorted first
+  assert.equal(interp1dSlinear([1, 0, 0], [1, 0, 0.5], 0), 0.5);
+  assert.throws(() => interp1dSlinear([0, 1], [0, 1], 1.5), /outside/);
+});
+
+test("insightface's VAL@FAR=1e-3 (calculate_val), worked out by hand", () => {
+  // 10 folds of 2 pairs: a same pair and a different pair at 1.0005. Each fold trains on 9 different
+  // pairs, all at 1.0005: FAR_train is 0 at thresholds 0 .. 1.000 (indices 0..1000) and 1 from 1.001
+  // on. The interpolation at 1e-3 runs from the LAST zero, (0, 1.000), to (1, 1.001 + 1 ulp):
+  //   t = 1.000 * (1 - 0.001) + 1.001 * 0.001 = 0.999 + 0.001001 = 1.000001.
+  // Same pairs at 1.0000005 (folds 0-4) are below it, at 1.0000015 (folds 5-9) above; no different
+  // pair is accepted. VAL per fold = 1,1,1,1,1,0,0,0,0,0: mean 0.5, std 0.5, FAR 0.
+  // (Reading the first zero instead, t = 0.000001, would give VAL 0; a step at 1.001 would give 1.)
+  const dist: number[] = [];
+  const same: boolean[] = [];
+  for (let f = 0; f < 10; f++) {
+    dist.push(f < 5 ? 1.0000005 : 1.0000015, 1.0005);
+    same.push(true, false);
+  }
+  const v = calculateVal(dist, same);
+  for (const t of v.foldThresholds) assert.ok(Math.abs(t - 1.000001) < 1e-12, `threshold ${t}`);
+  assert.equal(v.val, 0.5);
+  assert.equal(v.std, 0.5);
+  assert.equal(v.far, 0);
+
+  // No training FAR reaches 1e-3 (every different pair beyond the last threshold 3.999): threshold 0,
+  // nothing accepted, VAL 0.
+  const far = calculateVal(dist.map((d, i) => (same[i] ? d : 4)), same);
+  assert.deepEqual(far.foldThresholds, Array(10).fill(0));
+  assert.equal(far.val, 0);
+  // a fold without different pairs: insightface divides by zero; here VAL is NaN
+  assert.ok(Number.isNaN(calculateVal(dist, dist.map((_, i) => i !== 1)).val));
 });
 
 test('10-fold accuracy matches the hand computation (ties, uneven folds, first maximum)', () => {
@@ -145,7 +225,7 @@ test('verificationMetrics runs the whole protocol from raw embeddings', () => {
   assert.equal(m.accuracy, 1);
   assert.equal(m.std, 0);
   assert.equal(m.xnorm, 1.5); // norms 1 and 2, equally often
-  assert.equal(m.tarAtFar1e3, 1);
+  assert.equal(m.tarAtFar1e3AllPairs, 1);
   assert.equal(m.auc, 1);
   assert.deepEqual([...m.distances], same.map((s) => (s ? 0 : 4)));
 });

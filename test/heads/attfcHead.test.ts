@@ -151,6 +151,39 @@ test('column 0 is the target: the loss falls as q moves towards its GCC and rise
   head.dispose();
 });
 
+test('a few SGD steps on the embeddings lower the loss, with the DCC filling with real GCCs (as full FC has)', () => {
+  // 6 samples of 6 identities out of 12; each brings 2 keys near its identity's centre. The DCC (24
+  // slots) fills with the batch's GCCs after every step: other identities' centres become negatives.
+  const B = 6;
+  const D = 8;
+  const K = 3;
+  const N = 12;
+  const rng = new Rng(4);
+  const centres = Array.from({ length: N }, () => Array.from({ length: D }, () => rng.normal()));
+  const labels = Int32Array.from([0, 1, 2, 3, 4, 5]);
+  const keys = new Float32Array(B * (K - 1) * D);
+  for (let i = 0; i < B; i++)
+    for (let j = 0; j < K - 1; j++) for (let d = 0; d < D; d++) keys[(i * (K - 1) + j) * D + d] = centres[labels[i]][d] + rng.normal() * 0.5;
+  const head = new AttFcHead({ numClasses: N, embeddingSize: D, batchSize: B, sampleNum: K, queueSize: 24, margin: SOFT, seed: 5 });
+  const x = tf.variable(tf.tensor2d(Float32Array.from({ length: B * D }, () => rng.normal()), [B, D]));
+  const keyEmbeddings = tf.tensor2d(keys, [B * (K - 1), D]);
+  const opt = tf.train.sgd(0.2);
+  const losses: number[] = [];
+  for (let step = 0; step < 15; step++) {
+    head.prepare(labels);
+    const cost = opt.minimize(() => head.loss({ embeddings: x, labels, keyEmbeddings }), true, [x]);
+    losses.push(cost!.dataSync()[0]);
+    cost!.dispose();
+    head.afterStep([], { lr: 0.2, momentum: 0, weightDecay: 0 });
+  }
+  // measured on the cpu backend: 13.05 -> 0.82 over these 15 steps
+  assert.ok(losses[14] < losses[0] * 0.5, `losses ${losses.map((l) => l.toFixed(2)).join(' ')}`);
+  assert.equal(head.diagnostics().dccFill, 1);
+  opt.dispose();
+  tf.dispose([x, keyEmbeddings]);
+  head.dispose();
+});
+
 test('enqueue happens in afterStep, after the loss: a batch never meets its own GCCs as negatives', () => {
   const sc = { ...base, masking: false, queueSize: 12, chunkSlots: 4 };
   const head = makeHead(sc);

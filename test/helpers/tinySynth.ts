@@ -4,9 +4,10 @@ import path from 'node:path';
 import { synthesize } from '../../src/data/synthetic/index.js';
 import type { TrainConfigInput } from '../../src/train/config.js';
 
-export async function tinySynth(name = 'tiny', identities = 24, imagesPerIdentity = 4, size = 32): Promise<string> {
-  const dir = path.join(os.tmpdir(), `attfc-test-synth-${name}-${identities}x${imagesPerIdentity}-${size}`);
-  await synthesize(dir, { identities, imagesPerIdentity, size, seed: 7, verifyIdentities: 10, verifyPairs: 40, workers: 1 });
+export async function tinySynth(name = 'tiny', identities = 24, imagesPerIdentity = 4, size = 32, verify = { identities: 10, pairs: 40 }): Promise<string> {
+  const held = verify.identities === 10 && verify.pairs === 40 ? '' : `-v${verify.identities}x${verify.pairs}`;
+  const dir = path.join(os.tmpdir(), `attfc-test-synth-${name}-${identities}x${imagesPerIdentity}-${size}${held}`);
+  await synthesize(dir, { identities, imagesPerIdentity, size, seed: 7, verifyIdentities: verify.identities, verifyPairs: verify.pairs, workers: 1 });
   return dir;
 }
 

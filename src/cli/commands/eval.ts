@@ -14,6 +14,7 @@ import { formatFixed } from '../../eval/numeric.js';
 import { writeRocPlot, type RocSeries } from '../../eval/plot.js';
 import { createProgress } from '../../util/progress.js';
 import { describeThreshold, thresholdRecord } from '../../eval/threshold.js';
+import { isSyntheticSet } from '../../data/synthetic/index.js';
 
 /** A loaded model ready for evaluation. */
 export interface LoadedEmbedder {
@@ -56,14 +57,18 @@ function pct(x: number, digits = 2): string {
 /** The summary table printed after the per-set insightface lines. */
 export function formatVerificationTable(results: readonly VerificationResult[]): string {
   return formatTable(
-    ['Set', 'Pairs', 'Accuracy', 'Std', 'XNorm', 'TAR@FAR=1e-3', 'AUC'],
+    ['Set', 'Pairs', 'Accuracy', 'Std', 'XNorm', 'VAL@FAR=1e-3 (10-fold)', 'TAR@FAR<=1e-3 (all pairs)', 'AUC'],
     results.map((r) => [
       r.name,
       String(r.pairs),
       formatFixed(r.accuracy, 5),
       formatFixed(r.std, 5),
       formatFixed(r.xnorm, 4),
-      formatFixed(r.tarAtFar1e3, 5),
+      // NaN: some fold lacks same or different pairs (insightface would divide by zero)
+      Number.isNaN(r.valAtFar1e3.val)
+        ? 'n/a'
+        : `${formatFixed(r.valAtFar1e3.val, 5)}+-${formatFixed(r.valAtFar1e3.std, 5)} @ FAR ${formatFixed(r.valAtFar1e3.far, 5)}`,
+      formatFixed(r.tarAtFar1e3AllPairs, 5),
       formatFixed(r.auc, 5),
     ]),
   );
@@ -88,13 +93,30 @@ interface EmbedOptions {
   batchSize: number;
 }
 
+/** --step, else the training steps the model's metadata records (attfc's `steps`, others' `step`), else 0. */
 function stepLabel(opts: EvalOptions, metadata: Record<string, unknown>): string {
   if (opts.step !== undefined) return opts.step;
-  for (const key of ['step', 'globalStep']) {
+  for (const key of ['steps', 'step', 'globalStep']) {
     const v = metadata[key];
     if (typeof v === 'number' || typeof v === 'string') return String(v);
   }
   return '0';
+}
+
+/**
+ * The ROC figure's title from what the model's metadata records, e.g. `ROC — mbf x0.5, attfc head,
+ * 200 steps (SYNTHETIC data)`; --step, when given, names the step instead.
+ */
+export function rocTitle(metadata: Record<string, unknown>, stepOption: string | undefined, synthetic: boolean): string {
+  const parts: string[] = [];
+  const { backbone, widthMultiplier, head } = metadata;
+  if (typeof backbone === 'string') parts.push(`${backbone}${typeof widthMultiplier === 'number' && widthMultiplier !== 1 ? ` x${widthMultiplier}` : ''}`);
+  if (typeof head === 'string') parts.push(`${head} head`);
+  const steps = metadata.steps ?? metadata.step ?? metadata.globalStep;
+  if (stepOption !== undefined) parts.push(`step ${stepOption}`);
+  else if (typeof steps === 'number') parts.push(`${steps} step${steps === 1 ? '' : 's'}`);
+  else if (typeof steps === 'string') parts.push(`step ${steps}`);
+  return `ROC${parts.length ? ` \u2014 ${parts.join(', ')}` : ''}${synthetic ? ' (SYNTHETIC data)' : ''}`;
 }
 
 /** Adds `eval` and `embed` to `program`. */
@@ -109,7 +131,8 @@ export function registerEvalCommands(program: Command, deps: EvalCommandDeps = {
     .description(
       "evaluate an embedding model with insightface's protocols. --bin: pickled verification sets (lfw.bin, cfp_fp.bin, " +
         'agedb_30.bin, ...): flip-sum embeddings, 10-fold accuracy with the threshold picked on the other 9 folds; prints ' +
-        '`[name][step]Accuracy-Flip: acc+-std` per set, then a table with XNorm, TAR at FAR 1e-3 and AUC. --ijb: an IJB-B/C ' +
+        '`[name][step]Accuracy-Flip: acc+-std` per set, then a table with XNorm, insightface\'s VAL@FAR=1e-3 (10-fold, ' +
+        'interpolated threshold; mean+-std @ the FAR reached), the best TAR at FAR <= 1e-3 over all pairs, and AUC. --ijb: an IJB-B/C ' +
         'root (meta/ + loose_crop/): 5-point alignment, template pooling, TAR at FAR 1e-6..1e-1.',
     )
     .requiredOption('--model <dir>', 'embedding model directory (model.json + weights, from attfc train/export)')
@@ -118,7 +141,7 @@ export function registerEvalCommands(program: Command, deps: EvalCommandDeps = {
     .option('--ijb <root>', 'IJB-B/C root with meta/ and loose_crop/')
     .addOption(new Option('--target <target>', 'which IJB benchmark --ijb holds').choices(['IJBB', 'IJBC']).default('IJBC'))
     .option('--batch-size <n>', 'images per forward pass (each also runs mirrored)', positiveInt('--batch-size'), 32)
-    .option('--step <label>', 'step shown in the insightface line (default: the model metadata step, else 0)')
+    .option('--step <label>', "step shown in the insightface line and the figure's title (default: the training steps in the model's metadata, else 0)")
     .option('--json', 'print only JSON on stdout (progress stays on stderr)')
     .option('--plot <file>', 'write the ROC curves of all sets to a .svg or .png figure')
     .option(
@@ -162,7 +185,9 @@ export function registerEvalCommands(program: Command, deps: EvalCommandDeps = {
               accuracy: r.accuracy,
               std: r.std,
               xnorm: r.xnorm,
-              tarAtFar1e3: r.tarAtFar1e3,
+              valAtFar1e3: r.valAtFar1e3,
+              tarAtFar1e3AllPairs: r.tarAtFar1e3AllPairs,
+              auc: r.auc,
               threshold: r.threshold.similarity,
               thresholdAccuracy: r.threshold.accuracy,
             }));
@@ -200,9 +225,10 @@ export function registerEvalCommands(program: Command, deps: EvalCommandDeps = {
         if (opts.plot) {
           const series: RocSeries[] = sets.map((r) => ({
             name: r.name,
-            detail: `acc ${pct(r.accuracy)}   AUC ${formatFixed(r.auc, 4)}   TAR@1e-3 ${pct(r.tarAtFar1e3)}`,
+            detail: `acc ${pct(r.accuracy)}   AUC ${formatFixed(r.auc, 4)}   VAL@1e-3 ${pct(r.valAtFar1e3.val)}`,
             fpr: r.roc.fpr,
             tpr: r.roc.tpr,
+            negatives: r.roc.negatives,
           }));
           if (ijb) {
             const at = (far: number) => ijb.tarAtFar.find((t) => t.far === far)?.tar ?? 0;
@@ -211,10 +237,11 @@ export function registerEvalCommands(program: Command, deps: EvalCommandDeps = {
               detail: `AUC ${formatFixed(ijb.auc, 4)}   TAR@1e-4 ${pct(at(1e-4))}   TAR@1e-5 ${pct(at(1e-5))}`,
               fpr: ijb.roc.fpr,
               tpr: ijb.roc.tpr,
+              negatives: ijb.roc.negatives,
             });
           }
-          const model = typeof loaded.metadata.backbone === 'string' ? `${loaded.metadata.backbone} ` : '';
-          await writeRocPlot(opts.plot, series, { title: `ROC \u2014 ${model}step ${step}` });
+          const synthetic = bins.some(isSyntheticSet);
+          await writeRocPlot(opts.plot, series, { title: rocTitle(loaded.metadata, opts.step, synthetic) });
           stderr.write(`wrote ${opts.plot}\n`);
         }
       } finally {

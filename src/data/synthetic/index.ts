@@ -1,5 +1,5 @@
 // Synthetic face-identity generator: the project's built-in dataset (see docs/synthetic.md).
-export { synthesize, SYNTH_FILES } from './synthesize.js';
+export { synthesize, isSyntheticSet, SYNTH_FILES } from './synthesize.js';
 export type { SynthSummary } from './synthesize.js';
 export { identityParams, familyOf } from './identity.js';
 export type { FaceParams, Rgb, HairStyle, FacialHairStyle, Mark, MarkKind, GlassesShape } from './identity.js';

@@ -3,7 +3,7 @@
 // generator settings to synth.json. A directory whose synth.json matches the options is reused as is.
 import { existsSync, readFileSync, rmSync, writeFileSync, mkdirSync, renameSync } from 'node:fs';
 import os from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { InsightfaceRecWriter } from '../recordioWriter.js';
 import { writeVerificationBin } from '../../eval/binWriter.js';
 import { checkWorkers, GENERATOR_VERSION, resolveSynthOptions, type ResolvedSynthOptions, type SynthOptions } from './options.js';
@@ -19,6 +19,14 @@ export const SYNTH_FILES = {
   verification: 'synth_val.bin',
   meta: 'synth.json',
 } as const;
+
+/**
+ * True when `file` (e.g. a verification .bin) sits in a folder `attfc synth` wrote, i.e. beside its
+ * synth.json: results on it are results on synthetic faces and must say so.
+ */
+export function isSyntheticSet(file: string): boolean {
+  return existsSync(join(dirname(file), SYNTH_FILES.meta));
+}
 
 /** Runs with fewer images than this render on the calling thread unless `workers` is given. */
 const SMALL_RUN_IMAGES = 1000;
