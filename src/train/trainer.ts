@@ -22,6 +22,8 @@ import { Sgd, clipByGlobalNorm } from './sgd.js';
 import { saveCheckpoint, loadCheckpoint, resolveCheckpoint, type ArrayEntry } from './checkpoint.js';
 import { estimateTrainingHeap, describeHeapEstimate, largestFittingRows } from './memoryEstimate.js';
 import { ReplicaGroup } from './dataParallel/replicaGroup.js';
+import { initBackboneFrom, withInitArchitecture } from './initFrom.js';
+import { backboneToOnnx } from '../onnx/writer.js';
 import { splitRows } from './dataParallel/shared.js';
 
 export interface StepMetrics {
@@ -144,7 +146,7 @@ class Trainer {
         resumedFrom,
       );
     } else {
-      this.config = parseTrainConfig(this.raw ?? {});
+      this.config = parseTrainConfig(withInitArchitecture(this.raw ?? {}));
     }
     const c = this.config;
     const plan = planParallelism(c);
@@ -166,7 +168,7 @@ class Trainer {
     const totalSteps = c.steps ?? Math.max(1, Math.round(c.epochs * stepsPerEpoch));
     const keysPerSample = c.head === 'attfc' ? c.sampleNum - 1 : 0;
 
-    const backboneOptions = { inputSize: c.inputSize, widthMultiplier: c.widthMultiplier, embeddingSize: c.embeddingSize, dropout: c.dropout, seed: c.seed };
+    const backboneOptions = { inputSize: c.inputSize, widthMultiplier: c.widthMultiplier, embeddingSize: c.embeddingSize, dropout: c.dropout, seed: c.seed, ...(c.mbfScale !== undefined ? { mbfScale: c.mbfScale } : {}) };
     const margin = marginOptions(c);
     // Head sizes first: their errors (queue size, FC too large) are cheaper than building the backbone.
     let queueSize = 0;
@@ -212,6 +214,9 @@ class Trainer {
         );
       }
     }
+
+    // before f_k exists: the class encoder starts as a copy of f_q (a resume restores both instead)
+    if (c.initFrom && !resumed) this.log(await initBackboneFrom(c.initFrom, fq));
 
     let fk: Backbone | null = null;
     let encoder: ClassEncoder | null = null;
@@ -420,12 +425,14 @@ class Trainer {
           backbone: c.backbone,
           widthMultiplier: c.widthMultiplier,
           embeddingSize: c.embeddingSize,
+          ...(c.initFrom ? { initFrom: c.initFrom } : {}),
           head: c.head,
           steps: step,
           trainedOn: c.data,
         });
+        if (c.export === 'onnx') writeFileSync(path.join(tmp, 'model.onnx'), backboneToOnnx(fq, { producerVersion: pkgVersion() }));
         replaceDir(tmp, modelDir);
-        this.log(`attfc: exported f_q as a TensorFlow.js model to ${modelDir}`);
+        this.log(`attfc: exported f_q as a TensorFlow.js model${c.export === 'onnx' ? ' and model.onnx' : ''} to ${modelDir}`);
       }
       const seconds = (performance.now() - t0) / 1000;
       return {

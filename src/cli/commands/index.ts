@@ -5,6 +5,7 @@ import { registerTrainCommand } from './train.js';
 import { registerDemoCommand } from './demo.js';
 import { registerEvalCommands } from './eval.js';
 import { registerSynthCommand } from './synth.js';
+import { registerOnnxCommands } from './onnx.js';
 
 export const commandModules: ((program: Command) => void)[] = [
   registerTrainCommand,
@@ -12,4 +13,5 @@ export const commandModules: ((program: Command) => void)[] = [
   (p) => registerDataCommands(p),
   (p) => registerEvalCommands(p),
   (p) => registerSynthCommand(p),
+  (p) => registerOnnxCommands(p),
 ];
