@@ -40,14 +40,20 @@ export function readOnnxBackbone(file: string): OnnxImport {
   const model = decodeModel(bytes, file);
   const graph = readGraph(model, file);
   const hints = new Map((model.metadataProps ?? []).map((p) => [p.key ?? '', p.value ?? '']));
-  const arch = recogniseArchitecture(graph, hints, file);
-  let resolved;
-  try {
-    resolved = resolveBackboneOptions(arch.options);
-  } catch (e) {
-    throw new AttfcError(`${file}: ${arch.description} is outside what attfc builds (${(e as Error).message})`);
+  const candidates = recogniseArchitecture(graph, hints, file);
+  let firstError: unknown = null;
+  let found: { arch: (typeof candidates)[number]; mapped: ReturnType<typeof mapWeights> } | null = null;
+  for (const arch of candidates) {
+    try {
+      const resolved = resolveBackboneOptions(arch.options);
+      found = { arch, mapped: mapWeights(graph, backboneSpec(arch.backbone, resolved), arch.description, file) };
+      break;
+    } catch (e) {
+      firstError ??= e instanceof AttfcError && !e.message.startsWith(file) ? new AttfcError(`${file}: ${arch.description} is outside what attfc builds (${e.message})`) : e;
+    }
   }
-  const mapped = mapWeights(graph, backboneSpec(arch.backbone, resolved), arch.description, file);
+  if (!found) throw firstError;
+  const { arch, mapped } = found;
   return {
     backbone: arch.backbone,
     options: arch.options,

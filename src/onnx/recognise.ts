@@ -44,8 +44,11 @@ function sameBlocks(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
-/** Proposes the backbone and options of `g`; `hints` are the file's metadata_props. */
-export function recogniseArchitecture(g: ReadGraph, hints: Map<string, string>, what: string): RecognisedArchitecture {
+/**
+ * The architectures `g` may be, most likely first (the weight mapping decides); `hints` are the file's
+ * metadata_props. A graph that is neither family is refused here with one line.
+ */
+export function recogniseArchitecture(g: ReadGraph, hints: Map<string, string>, what: string): RecognisedArchitecture[] {
   let t = g.input;
   let stem: GraphOp | undefined;
   // Skip an in-graph input scaling (Sub/Mul) to find the stem.
@@ -75,11 +78,13 @@ export function recogniseArchitecture(g: ReadGraph, hints: Map<string, string>, 
           .join(', ')}`,
       );
     const widthMultiplier = hintedWidth ?? conv.outChannels / 64;
-    return {
-      backbone: name,
-      options: { inputSize, embeddingSize, widthMultiplier },
-      description: `IResNet-${name.slice(1)}${widthMultiplier !== 1 ? ` x${widthMultiplier}` : ''}`,
-    };
+    return [
+      {
+        backbone: name,
+        options: { inputSize, embeddingSize, widthMultiplier },
+        description: `IResNet-${name.slice(1)}${widthMultiplier !== 1 ? ` x${widthMultiplier}` : ''}`,
+      },
+    ];
   }
   if (conv.stride === 2) {
     const counts = addsPerStage(g.ops);
@@ -91,16 +96,26 @@ export function recogniseArchitecture(g: ReadGraph, hints: Map<string, string>, 
           .map(([n, c]) => `${n} (${c.blocks})`)
           .join(', ')}`,
       );
-    const widthMultiplier = hintedWidth ?? 1;
+    const own = MOBILEFACENET_CONFIGS[name].scale;
     const hintedScale = hints.has(METADATA_KEYS.mbfScale) ? Number(hints.get(METADATA_KEYS.mbfScale)) : undefined;
-    const scale = hintedScale ?? conv.outChannels / (64 * widthMultiplier);
-    const options: BackboneOptions = { inputSize, embeddingSize, widthMultiplier };
-    if (scale !== MOBILEFACENET_CONFIGS[name].scale) options.mbfScale = scale;
-    return {
-      backbone: name,
-      options,
-      description: `MobileFaceNet blocks (${blocks}), scale ${scale}${widthMultiplier !== 1 ? `, width x${widthMultiplier}` : ''}`,
-    };
+    // insightface widens a MobileFaceNet only through `scale` (stem channels 64*scale), so that comes first;
+    // attfc's widthMultiplier also scales the 512-wide head, which the embedding layer's input shows.
+    const headWidth = dense.inFeatures / 512;
+    const tries: [number, number][] = [];
+    if (hintedWidth !== undefined || hintedScale !== undefined) tries.push([hintedWidth ?? 1, hintedScale ?? own]);
+    tries.push([1, conv.outChannels / 64], [headWidth, own], [headWidth, conv.outChannels / (64 * headWidth)]);
+    const seen = new Set<string>();
+    return tries
+      .filter(([w, s]) => !seen.has(`${w}/${s}`) && seen.add(`${w}/${s}`))
+      .map(([widthMultiplier, scale]) => {
+        const options: BackboneOptions = { inputSize, embeddingSize, widthMultiplier };
+        if (scale !== own) options.mbfScale = scale;
+        return {
+          backbone: name,
+          options,
+          description: `MobileFaceNet blocks (${blocks}), scale ${scale}${widthMultiplier !== 1 ? `, width x${widthMultiplier}` : ''}`,
+        };
+      });
   }
   throw new AttfcError(`${what}: ${describeNode(stem.node)} has stride ${conv.stride}; an insightface stem has stride 1 (IResNet) or 2 (MobileFaceNet)`);
 }

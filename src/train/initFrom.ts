@@ -9,6 +9,10 @@ import { MODEL_JSON } from '../backbones/fileIO.js';
 import type { Backbone, BackboneOptions } from '../backbones/types.js';
 import { architectureFromMetadata, assignBackboneWeights, backboneWeights, loadBackboneFromModelDir } from '../backbones/weightsIO.js';
 import { readOnnxBackbone } from '../onnx/importer.js';
+import { recalibrateUnfoldedNorms } from '../backbones/unfoldedNorms.js';
+import { openDataset } from '../data/dataset.js';
+import { decodeToRgb } from '../data/decode.js';
+import { normalizeBatch } from '../eval/images.js';
 
 /** Config keys an initial model decides. */
 export const INIT_ARCHITECTURE_KEYS = ['backbone', 'inputSize', 'widthMultiplier', 'embeddingSize', 'mbfScale'] as const;
@@ -61,7 +65,7 @@ function modelValue(arch: InitArchitecture, key: (typeof INIT_ARCHITECTURE_KEYS)
  * `raw` with the architecture keys of `raw.initFrom` filled in. A key the caller set to another value
  * is refused with one line naming it (the weights could not fit).
  */
-export function withInitArchitecture<T extends Record<string, unknown>>(raw: T): T {
+export function withInitArchitecture(raw: Record<string, unknown>): Record<string, unknown> {
   const p = raw.initFrom;
   if (typeof p !== 'string' || p === '') return raw;
   const arch = readArchitecture(p);
@@ -73,21 +77,54 @@ export function withInitArchitecture<T extends Record<string, unknown>>(raw: T):
       throw new AttfcError(`initFrom ${arch.label} has ${key} = ${JSON.stringify(value ?? null)}, but ${key} = ${JSON.stringify(given)} was given; leave ${key} out or match it`);
     if (value !== undefined && (key !== 'mbfScale' || arch.options.mbfScale !== undefined)) out[key] = value;
   }
-  return out as T;
+  return out;
 }
 
-/** Copies the weights of `p` into `b` (same architecture); returns a line for the training log. */
-export async function initBackboneFrom(p: string, b: Backbone): Promise<string> {
+/** Training images the unfolded batch norms of an imported model are re-estimated on. */
+export const CALIBRATION_IMAGES = 128;
+
+/**
+ * Copies the weights of `p` into `b` (same architecture), then re-estimates any batch norms that an
+ * exporter had folded away on up to CALIBRATION_IMAGES images of the training set `data`, spread evenly
+ * over it (recalibrateUnfoldedNorms: exact at inference, and training mode starts from the same
+ * function). Returns lines for the training log.
+ */
+export async function initBackboneFrom(p: string, b: Backbone, data?: string): Promise<string[]> {
+  let line: string;
   if (isOnnxFile(p)) {
     const imp = readOnnxBackbone(p);
     assignBackboneWeights(b, imp.weights, p);
-    return `attfc: initialised f_q from ${p} (${imp.description}, sha256 ${imp.source.sha256})`;
+    line = `attfc: initialised f_q from ${p} (${imp.description}, sha256 ${imp.source.sha256})`;
+  } else {
+    const { backbone: loaded } = await loadBackboneFromModelDir(p);
+    try {
+      assignBackboneWeights(b, backboneWeights(loaded), `initFrom ${p}`);
+    } finally {
+      loaded.dispose();
+    }
+    line = `attfc: initialised f_q from the model folder ${p}`;
   }
-  const { backbone: loaded } = await loadBackboneFromModelDir(p);
+  if (!data) return [line];
+  const { images, n } = await calibrationImages(data, b.options.inputSize);
+  const count = recalibrateUnfoldedNorms(b, images, n);
+  return count > 0 ? [line, `attfc: re-estimated the statistics of ${count} batch norms the file had folded into biases, on ${n} training images`] : [line];
+}
+
+async function calibrationImages(data: string, size: number): Promise<{ images: Float32Array; n: number }> {
+  const ds = openDataset(data);
   try {
-    assignBackboneWeights(b, backboneWeights(loaded), `initFrom ${p}`);
+    const n = Math.min(CALIBRATION_IMAGES, ds.numImages);
+    const rgb: Uint8Array[] = [];
+    for (let k = 0; k < n; k++) {
+      const i = Math.floor((k * ds.numImages) / n);
+      try {
+        rgb.push(await decodeToRgb(ds.readImage(i), size, ds.describe(i)));
+      } catch {
+        // an undecodable image is left out here; the data pipeline reports them
+      }
+    }
+    return { images: normalizeBatch(rgb, size), n: rgb.length };
   } finally {
-    loaded.dispose();
+    ds.close();
   }
-  return `attfc: initialised f_q from the model folder ${p}`;
 }

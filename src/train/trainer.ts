@@ -216,7 +216,7 @@ class Trainer {
     }
 
     // before f_k exists: the class encoder starts as a copy of f_q (a resume restores both instead)
-    if (c.initFrom && !resumed) this.log(await initBackboneFrom(c.initFrom, fq));
+    if (c.initFrom && !resumed) for (const line of await initBackboneFrom(c.initFrom, fq, c.data)) this.log(line);
 
     let fk: Backbone | null = null;
     let encoder: ClassEncoder | null = null;

@@ -93,10 +93,13 @@ export function randomImages(n: number, size: number, seed: number): Float32Arra
   return Float32Array.from({ length: n * size * size * 3 }, () => rng.uniform(-1, 1));
 }
 
-/** The AT&T faces folder (../shared/data/att beside the repository), or null when absent. */
+/**
+ * The AT&T faces folder: $ATTFC_ATT_DATA, else shared/data/att beside the clone (CI, the main checkout)
+ * or one level further up (a git worktree under a folder of worktrees); null when absent.
+ */
 export function attData(): string | null {
-  const dir = process.env.ATTFC_ATT_DATA ?? path.resolve('..', 'shared', 'data', 'att');
-  return existsSync(path.join(dir, 'att_pairs.bin')) ? dir : null;
+  const candidates = process.env.ATTFC_ATT_DATA ? [process.env.ATTFC_ATT_DATA] : [path.resolve('..', 'shared', 'data', 'att'), path.resolve('..', '..', 'shared', 'data', 'att')];
+  return candidates.find((dir) => existsSync(path.join(dir, 'att_pairs.bin'))) ?? null;
 }
 
 /**
