@@ -20,7 +20,9 @@ export function assignBackboneWeights(b: Backbone, values: Map<string, Float32Ar
     if (!arr || arr.length !== v.variable.size)
       throw new AttfcError(`${what}: ${v.name} is missing or has ${arr?.length ?? 0} values, expected ${v.variable.size} (another backbone or size?)`);
   }
-  for (const v of b.variables()) v.variable.assign(tf.tensor(values.get(v.name) as Float32Array, v.variable.shape, 'float32'));
+  tf.tidy(() => {
+    for (const v of b.variables()) v.variable.assign(tf.tensor(values.get(v.name) as Float32Array, v.variable.shape, 'float32'));
+  });
 }
 
 /** The backbone name and options a saved model folder records (written by saveEmbeddingModel). */

@@ -4,6 +4,7 @@
 // onnxruntime computes; anything else is one line naming the node.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
 import * as ort from 'onnxruntime-node';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -11,6 +12,7 @@ import path from 'node:path';
 import { setupEngine } from '../helpers/engine.js';
 import { attfcEmbed, cosineDistances, ortEmbed, randomImages, randomiseNorms } from '../helpers/onnx.js';
 import { createBackbone, backboneWeights, loadBackboneFromModelDir, type Backbone, type BackboneOptions } from '../../src/backbones/index.js';
+import { recalibrateUnfoldedNorms } from '../../src/backbones/unfoldedNorms.js';
 import { backboneToOnnx } from '../../src/onnx/writer.js';
 import { importedBackbone, readOnnxBackbone, writeImportedModel } from '../../src/onnx/importer.js';
 import { DataType, decodeModel, onnx, type ModelProto, type NodeProto } from '../../src/onnx/proto.js';
@@ -74,6 +76,16 @@ for (const [name, options] of CASES) {
     }
   });
 }
+
+test('import, export and re-estimation leave no tensors behind', () => {
+  const before = tf.memory().numTensors;
+  const b = createBackbone('mbf', { inputSize: 32, mbfScale: 1, embeddingSize: 16 });
+  const back = importedBackbone(readOnnxBackbone(save(backboneToOnnx(b, { foldBatchNorm: true }))));
+  recalibrateUnfoldedNorms(back, randomImages(4, 32, 1), 4);
+  b.dispose();
+  back.dispose();
+  assert.equal(tf.memory().numTensors, before);
+});
 
 test('IResNet and MobileFaceNet are recognised from structure alone: bare-number names, no metadata', () => {
   for (const [name, options] of [CASES[0], CASES[6]]) {
