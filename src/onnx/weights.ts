@@ -6,7 +6,7 @@
 // the attfc model computes what the file computes.
 import { AttfcError } from '../errors.js';
 import { BN_EPSILON } from '../backbones/graphBackbone.js';
-import { paramSpecs, type ArchitectureSpec, type ConvNode, type DenseNode, type LayerNode } from '../backbones/spec.js';
+import { paramSpecs, type ArchitectureSpec, type ConvNode, type LayerNode } from '../backbones/spec.js';
 import { describeNode, type GraphOp, type ReadGraph } from './graph.js';
 
 export interface MappedWeights {
@@ -224,7 +224,8 @@ export function mapWeights(g: ReadGraph, spec: ArchitectureSpec, archName: strin
   return { values, unfoldedBatchNorms: unfolded, inputScale };
 }
 
+/** The block a residual body belongs to, from its first named layer (e.g. layer1.0). */
 function blockName(body: LayerNode[]): string {
-  const first = body.find((n): n is ConvNode | DenseNode => n.op === 'conv' || n.op === 'dense' || n.op === 'bn') as { name?: string } | undefined;
-  return first?.name?.replace(/\.[^.]*$/, '') ?? 'a block';
+  const first = body.find((n) => 'name' in n);
+  return first && 'name' in first ? first.name.replace(/\.[^.]*$/, '') : 'a block';
 }
