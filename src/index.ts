@@ -8,6 +8,9 @@ export { registerKernelPack, unregisterKernelPack, KERNEL_PACK } from './engine/
 // Backbones and the TensorFlow.js model export.
 export * from './backbones/index.js';
 
+// ONNX: import insightface recognition models, export attfc models for onnxruntime.
+export * from './onnx/index.js';
+
 // Heads: one interface; margin losses; full FC, Partial FC, AttFC (+ its class encoder).
 export type { Head, HeadKind, HeadInput, HeadState, SgdSettings } from './heads/types.js';
 export { ARCFACE, COSFACE, marginTargetLogit, marginLogits, marginSoftmaxLoss, validateMargin, l2Normalize } from './heads/margin.js';

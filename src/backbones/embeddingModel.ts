@@ -21,6 +21,7 @@ export async function saveEmbeddingModel(b: Backbone, dir: string, metadata: Rec
       normalization: INPUT_NORMALIZATION,
       embeddingSize: b.options.embeddingSize,
       widthMultiplier: b.options.widthMultiplier,
+      ...(b.options.mbfScale !== undefined ? { mbfScale: b.options.mbfScale } : {}),
       ...metadata,
     };
     await model.save(fileSaveHandler(dir, full));

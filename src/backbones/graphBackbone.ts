@@ -58,6 +58,21 @@ export class GraphBackbone implements Backbone {
     return tf.tidy(() => this.run(this.spec.nodes, x, training)) as tf.Tensor2D;
   }
 
+  /**
+   * Per-channel mean and biased variance of every batch norm's input over `x`, in inference mode (the
+   * network's function is unchanged), by batch-norm name.
+   */
+  normInputMoments(x: tf.Tensor4D): Map<string, { mean: Float32Array; variance: Float32Array }> {
+    const out = new Map<string, { mean: Float32Array; variance: Float32Array }>();
+    tf.tidy(() => {
+      this.run(this.spec.nodes, x, false, (name, t) => {
+        const m = tf.moments(t, [...Array(t.rank - 1).keys()]);
+        out.set(name, { mean: (m.mean.dataSync() as Float32Array).slice(), variance: (m.variance.dataSync() as Float32Array).slice() });
+      });
+    });
+    return out;
+  }
+
   copyFrom(other: Backbone): void {
     const theirs = other.variables();
     if (other.name !== this.name || theirs.length !== this.named.length)
@@ -82,7 +97,8 @@ export class GraphBackbone implements Backbone {
     return found;
   }
 
-  private run(nodes: LayerNode[], input: tf.Tensor, training: boolean): tf.Tensor {
+  /** `observe` sees each batch norm's input (normInputMoments). */
+  private run(nodes: LayerNode[], input: tf.Tensor, training: boolean, observe?: (bnName: string, x: tf.Tensor) => void): tf.Tensor {
     let x = input;
     for (const n of nodes) {
       switch (n.op) {
@@ -90,14 +106,15 @@ export class GraphBackbone implements Backbone {
           x = this.conv(n, x as tf.Tensor4D);
           break;
         case 'bn':
+          observe?.(n.name, x);
           x = this.batchNorm(n, x, training);
           break;
         case 'prelu':
           x = prelu(x, this.v(`${n.name}.weight`));
           break;
         case 'residual': {
-          const body = this.run(n.body, x, training);
-          const shortcut = n.shortcut.length > 0 ? this.run(n.shortcut, x, training) : x;
+          const body = this.run(n.body, x, training, observe);
+          const shortcut = n.shortcut.length > 0 ? this.run(n.shortcut, x, training, observe) : x;
           x = tf.add(body, shortcut);
           break;
         }

@@ -1,6 +1,7 @@
 // MobileFaceNet (insightface arcface_torch mobilefacenet.py) as an architecture spec. Names are the
 // PyTorch state_dict keys. The input size is a parameter: the global depthwise (GDC) kernel equals the
-// final feature-map side (7 at 112).
+// final feature-map side (7 at 112). insightface's `scale` (options.mbfScale) widens only the stem and
+// stage channels; attfc's widthMultiplier then scales every channel count on top of it.
 import type { ArchitectureSpec, LayerNode, InitRule } from './spec.js';
 import { convOutputSize, scaleChannels, gcd } from './spec.js';
 import type { ResolvedBackboneOptions } from './types.js';
@@ -56,7 +57,8 @@ function residualStage(prefix: string, channels: number, numBlocks: number, hidd
 }
 
 export function mobileFaceNetSpec(name: MobileFaceNetName, o: ResolvedBackboneOptions): ArchitectureSpec {
-  const { blocks, scale } = MOBILEFACENET_CONFIGS[name];
+  const { blocks } = MOBILEFACENET_CONFIGS[name];
+  const scale = o.mbfScale ?? MOBILEFACENET_CONFIGS[name].scale;
   const w = (c: number) => scaleChannels(c, o.widthMultiplier);
   const c1 = w(64 * scale);
   const c2 = w(128 * scale);

@@ -49,12 +49,19 @@ export function resolveBackboneOptions(opts: BackboneOptions = {}): ResolvedBack
   if (!Number.isInteger(o.embeddingSize) || o.embeddingSize < 1) throw bad('embeddingSize', o.embeddingSize, 'an integer >= 1');
   if (!Number.isFinite(o.dropout) || o.dropout < 0 || o.dropout >= 1) throw bad('dropout', o.dropout, 'a number in [0, 1)');
   if (!Number.isInteger(o.seed)) throw bad('seed', o.seed, 'an integer');
+  if (opts.mbfScale !== undefined) {
+    const s = opts.mbfScale;
+    if (!Number.isFinite(s) || s <= 0 || s > 8 || !Number.isInteger(64 * s)) throw bad('mbfScale', s, 'a number in (0, 8] with 64 * mbfScale a whole number');
+    o.mbfScale = s;
+  }
   return o;
 }
 
 /** The architecture table of a named backbone for resolved options. */
 export function backboneSpec(name: string, options: ResolvedBackboneOptions): ArchitectureSpec {
   const n = checkName(name);
+  if (options.mbfScale !== undefined && n in IRESNET_LAYERS)
+    throw new AttfcError(`backbone options: mbfScale applies to MobileFaceNet (mbf, mbf_large) only, not ${n}`);
   return n in IRESNET_LAYERS ? iresnetSpec(n as IResNetName, options) : mobileFaceNetSpec(n as MobileFaceNetName, options);
 }
 

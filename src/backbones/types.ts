@@ -12,12 +12,17 @@ export interface BackboneOptions {
   dropout?: number;
   /** Seed for weight initialisation and dropout masks. */
   seed?: number;
+  /**
+   * MobileFaceNet only: insightface's `scale` (stem and stage widths 64*scale and 128*scale; the expansion
+   * widths and the 512-wide head stay). Default 2 for mbf, 4 for mbf_large. Imported models use it.
+   */
+  mbfScale?: number;
   /** Mixed precision is not supported on TensorFlow.js backends. */
   fp16?: never;
 }
 
-/** Options with every default filled in. */
-export type ResolvedBackboneOptions = Required<Omit<BackboneOptions, 'fp16'>>;
+/** Options with every default filled in (mbfScale stays absent when the backbone's own scale applies). */
+export type ResolvedBackboneOptions = Required<Omit<BackboneOptions, 'fp16' | 'mbfScale'>> & Pick<BackboneOptions, 'mbfScale'>;
 
 /**
  * One stored tensor of a backbone. `param` is trained by the optimizer, `frozen` is counted as a

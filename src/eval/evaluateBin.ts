@@ -1,4 +1,5 @@
 // Runs a model over a verification .bin set with insightface's protocol and reports the standard line.
+import { createHash } from 'node:crypto';
 import { AttfcError } from '../errors.js';
 import { readVerificationBin, type VerificationSet } from './binReader.js';
 import { embedBatchWithFlip, type Embedder } from './embedder.js';
@@ -10,7 +11,7 @@ import { bestSimilarityThreshold, pairCosineSimilarities } from './threshold.js'
 export interface EvaluateBinOptions {
   /** Images decoded and embedded per step (each is embedded twice: original and mirrored). Default 32. */
   batchSize?: number;
-  /** Called after every batch with images done / total images (2 per pair). */
+  /** Called after every batch with images embedded / images to embed (each distinct image once). */
   onProgress?: (done: number, total: number) => void;
   /** Set name in reports; default the file name without .bin. */
   name?: string;
@@ -57,26 +58,35 @@ export async function evaluateBin(
   const total = set.images.length;
   if (set.issame.length === 0) throw new AttfcError(`${name}: the verification set has no pairs`);
   const size = embedder.inputSize;
-  let orig: Float32Array | null = null;
-  let flip: Float32Array | null = null;
+  // Sets that reuse images (the same photo in several pairs) embed each distinct image once.
+  const { distinct, slotOf } = distinctImages(set.images);
+  let uniqueOrig: Float32Array | null = null;
+  let uniqueFlip: Float32Array | null = null;
   let dim = 0;
-  for (let start = 0; start < total; start += batchSize) {
-    const end = Math.min(total, start + batchSize);
+  for (let start = 0; start < distinct.length; start += batchSize) {
+    const end = Math.min(distinct.length, start + batchSize);
     const rgb = await Promise.all(
-      set.images.slice(start, end).map((img, k) => decodeRgbSquare(img, size, `${name} image ${start + k}`)),
+      distinct.slice(start, end).map((i) => decodeRgbSquare(set.images[i], size, `${name} image ${i}`)),
     );
     const batch = await embedBatchWithFlip(embedder, normalizeBatch(rgb, size), end - start);
-    if (!orig || !flip) {
+    if (!uniqueOrig || !uniqueFlip) {
       dim = batch.dim;
-      orig = new Float32Array(total * dim);
-      flip = new Float32Array(total * dim);
+      uniqueOrig = new Float32Array(distinct.length * dim);
+      uniqueFlip = new Float32Array(distinct.length * dim);
     }
-    orig.set(batch.orig, start * dim);
-    flip.set(batch.flip as Float32Array, start * dim);
-    options.onProgress?.(end, total);
+    uniqueOrig.set(batch.orig, start * dim);
+    uniqueFlip.set(batch.flip as Float32Array, start * dim);
+    options.onProgress?.(end, distinct.length);
   }
-  const m = verificationMetrics(orig as Float32Array, flip as Float32Array, set.issame, dim);
-  const plain = bestSimilarityThreshold(pairCosineSimilarities(orig as Float32Array, dim), set.issame);
+  const orig = new Float32Array(total * dim);
+  const flip = new Float32Array(total * dim);
+  for (let i = 0; i < total; i++) {
+    const from = slotOf[i] * dim;
+    orig.set((uniqueOrig as Float32Array).subarray(from, from + dim), i * dim);
+    flip.set((uniqueFlip as Float32Array).subarray(from, from + dim), i * dim);
+  }
+  const m = verificationMetrics(orig, flip, set.issame, dim);
+  const plain = bestSimilarityThreshold(pairCosineSimilarities(orig, dim), set.issame);
   return {
     name,
     pairs: m.pairs,
@@ -90,6 +100,27 @@ export async function evaluateBin(
     roc: { fpr: Array.from(m.roc.fpr), tpr: Array.from(m.roc.tpr), negatives: m.roc.negatives },
     threshold: { similarity: plain.threshold, accuracy: plain.accuracy },
   };
+}
+
+/** Indices of the first occurrence of each distinct image (by bytes), and each image's position among them. */
+function distinctImages(images: readonly Uint8Array[]): { distinct: number[]; slotOf: Int32Array } {
+  const byHash = new Map<string, number[]>();
+  const distinct: number[] = [];
+  const slotOf = new Int32Array(images.length);
+  images.forEach((img, i) => {
+    const key = createHash('sha1').update(img).digest('base64');
+    const slots = byHash.get(key) ?? [];
+    const same = slots.find((s) => Buffer.compare(images[distinct[s]], img) === 0);
+    if (same !== undefined) {
+      slotOf[i] = same;
+      return;
+    }
+    slotOf[i] = distinct.length;
+    slots.push(distinct.length);
+    byHash.set(key, slots);
+    distinct.push(i);
+  });
+  return { distinct, slotOf };
 }
 
 /** insightface's log line, e.g. `[lfw][2000]Accuracy-Flip: 0.99783+-0.00269`. */

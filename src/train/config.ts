@@ -21,6 +21,13 @@ export const TrainConfigSchema = z
     widthMultiplier: z.number().positive().max(4).default(1),
     embeddingSize: positiveInt.default(512),
     dropout: z.number().min(0).max(0.9).default(0),
+    /** MobileFaceNet: insightface's width `scale` (default: 2 for mbf, 4 for mbf_large); set by imported models. */
+    mbfScale: z.number().positive().max(8).optional(),
+    /**
+     * Start f_q (and AttFC's f_k) from these weights: an insightface-style .onnx file or an attfc model
+     * folder. It fixes backbone, inputSize, widthMultiplier, embeddingSize and mbfScale.
+     */
+    initFrom: z.string().min(1).optional(),
 
     head: z.enum(HEADS).default('attfc'),
     /** Partial FC: share of classes sampled per step (all positives are always included). */
@@ -76,8 +83,11 @@ export const TrainConfigSchema = z
     prefetch: positiveInt.default(3),
     /** Stop when more than this share of images cannot be decoded. */
     maxBadShare: z.number().min(0).max(1).default(0.01),
-    /** Export the trained f_q as a TensorFlow.js model at the end. */
-    export: z.boolean().default(true),
+    /**
+     * Export the trained f_q at the end: true or 'tfjs' writes the TensorFlow.js model folder, 'onnx'
+     * also writes model.onnx into it, false nothing.
+     */
+    export: z.union([z.boolean(), z.enum(['tfjs', 'onnx'])]).default(true),
   })
   .strict();
 

@@ -1,12 +1,14 @@
 // Export: writes the trained f_q as a TensorFlow.js embedding model (with the metadata `attfc eval` and
 // loadEmbedder read) into the run's model/ folder, replacing a previous export only once the new one is
 // complete.
-import { renameSync, rmSync } from 'node:fs';
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { saveEmbeddingModel, INPUT_NORMALIZATION, type Backbone } from '../backbones/index.js';
 import type { VerificationResult } from '../eval/evaluateBin.js';
 import { thresholdRecord } from '../eval/threshold.js';
+import { backboneToOnnx } from '../onnx/writer.js';
 import type { TrainConfig } from './config.js';
+import { packageVersion } from '../util/packageVersion.js';
 
 /**
  * Returns the model folder. `verification`: the last step's results, whose first set chooses the
@@ -21,11 +23,13 @@ export async function exportEmbeddingModel(fq: Backbone, c: TrainConfig, steps: 
     backbone: c.backbone,
     widthMultiplier: c.widthMultiplier,
     embeddingSize: c.embeddingSize,
+    ...(c.initFrom ? { initFrom: c.initFrom } : {}),
     head: c.head,
     steps,
     trainedOn: c.data,
     ...(verification.length ? { verification: thresholdRecord(verification[0], { file: c.verify[0], chosenBy: 'training', step: steps }) } : {}),
   });
+  if (c.export === 'onnx') writeFileSync(path.join(tmp, 'model.onnx'), backboneToOnnx(fq, { producerVersion: packageVersion() }));
   replaceDir(tmp, modelDir);
   return modelDir;
 }

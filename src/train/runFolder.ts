@@ -1,11 +1,12 @@
 // The run's output folder: config.json (the configuration a fresh run started with), metrics.jsonl (one
 // JSON line per logged step and per verification), environment.json (engine, machine, versions), and the
 // checkpoints/ and model/ folders that other modules fill.
-import { mkdirSync, writeFileSync, appendFileSync, readFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync, appendFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { engineInfo } from '../engine/index.js';
 import type { TrainConfig } from './config.js';
+import { packageVersion } from '../util/packageVersion.js';
 
 export class RunFolder {
   readonly dir: string;
@@ -38,18 +39,10 @@ export class RunFolder {
       cpu: os.cpus()[0]?.model,
       cores: os.cpus().length,
       memBytes: os.totalmem(),
-      attfc: pkgVersion(),
+      attfc: packageVersion(),
       startedAt: new Date().toISOString(),
       resumedFrom,
     };
     writeFileSync(path.join(this.dir, 'environment.json'), JSON.stringify(env, null, 2) + '\n');
-  }
-}
-
-function pkgVersion(): string {
-  try {
-    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    return 'unknown';
   }
 }

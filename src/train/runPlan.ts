@@ -10,6 +10,7 @@ import { AttfcError } from '../errors.js';
 import { parseTrainConfig, resumedTrainConfig, type TrainConfig, type TrainConfigInput } from './config.js';
 import { loadCheckpoint, resolveCheckpoint, type CheckpointData } from './checkpoint.js';
 import { splitRows } from './dataParallel/shared.js';
+import { withInitArchitecture } from './initFrom.js';
 
 export interface RunPlan {
   config: TrainConfig;
@@ -59,11 +60,11 @@ export async function planRun(raw: Partial<TrainConfigInput> | null, resume: str
 
 /** The backbone options a configuration implies (f_q, f_k and every replica build from these). */
 export function backboneOptions(c: TrainConfig): BackboneOptions {
-  return { inputSize: c.inputSize, widthMultiplier: c.widthMultiplier, embeddingSize: c.embeddingSize, dropout: c.dropout, seed: c.seed };
+  return { inputSize: c.inputSize, widthMultiplier: c.widthMultiplier, embeddingSize: c.embeddingSize, dropout: c.dropout, seed: c.seed, ...(c.mbfScale !== undefined ? { mbfScale: c.mbfScale } : {}) };
 }
 
 function resolveConfig(raw: Partial<TrainConfigInput> | null, resume: string | undefined): { config: TrainConfig; resumed: RunPlan['resumed'] } {
-  if (!resume) return { config: parseTrainConfig(raw ?? {}), resumed: null };
+  if (!resume) return { config: parseTrainConfig(withInitArchitecture(raw ?? {})), resumed: null };
   const from = resolveCheckpoint(resume);
   const checkpoint = loadCheckpoint(from);
   // The run continues with the configuration it was started with; `raw` may change only the keys

@@ -16,6 +16,7 @@ import { VerificationCallback } from './verificationCallback.js';
 import { MetricsCallback } from './metricsCallback.js';
 import { TrainStep, createOptimizer } from './trainStep.js';
 import { exportEmbeddingModel } from './exportModel.js';
+import { initBackboneFrom } from './initFrom.js';
 import type { TrainHandle, TrainOptions, TrainResult } from './events.js';
 
 export type { StepMetrics, VerifyEvent, TrainResult, TrainOptions, TrainHandle } from './events.js';
@@ -59,6 +60,8 @@ async function runTraining(
     fq.dispose();
     throw e;
   });
+  // before f_k exists: the class encoder starts as a copy of f_q (a resume restores both instead)
+  if (c.initFrom && !plan.resumed) for (const line of await initBackboneFrom(c.initFrom, fq, c.data)) log(line);
   const { head, fk, encoder } = createHead(c, plan.numClasses, headSizing, fq, deviceBudget);
   const sgd = createOptimizer(c, fq, head);
   const pipeline = createPipeline(plan, log);
@@ -104,7 +107,7 @@ async function runTraining(
     let modelDir: string | null = null;
     if (c.export && !interrupted) {
       modelDir = await exportEmbeddingModel(fq, c, step, folder.dir, verification.results);
-      log(`attfc: exported f_q as a TensorFlow.js model to ${modelDir}`);
+      log(`attfc: exported f_q as a TensorFlow.js model${c.export === 'onnx' ? ' and model.onnx' : ''} to ${modelDir}`);
     }
     const seconds = (performance.now() - t0) / 1000;
     return {

@@ -13,7 +13,7 @@ test('attfc --help lists the commands and exits promptly', () => {
   const t0 = Date.now();
   const r = attfc('--help');
   assert.equal(r.status, 0);
-  for (const c of ['train', 'demo', 'synth', 'eval', 'embed', 'data']) assert.match(r.stdout, new RegExp(`\\n  ${c}\\b`));
+  for (const c of ['train', 'demo', 'synth', 'eval', 'embed', 'data', 'import', 'export']) assert.match(r.stdout, new RegExp(`\\n  ${c}\\b`));
   assert.ok(Date.now() - t0 < 30_000);
 });
 

@@ -53,6 +53,27 @@ test('evaluateBin follows the protocol batch by batch and reports progress', asy
   assert.deepEqual(r.valAtFar1e3, { val: m.valAtFar1e3.val, std: m.valAtFar1e3.std, far: m.valAtFar1e3.far });
 });
 
+test('a set that reuses images embeds each distinct image once, with the numbers of embedding every entry', async () => {
+  // every image appears twice: pair i's second image is pair i+1's first
+  const reused = pairs.map((p, i) => ({ ...p, b: pairs[(i + 1) % pairs.length].a }));
+  const path = join(dir, 'reused.bin');
+  writeVerificationBin(path, reused);
+  let rows = 0;
+  const counting = { inputSize: TINY_SIZE, embed: (x: tf.Tensor4D) => ((rows += x.shape[0]), embedder.embed(x)) };
+  const progress: [number, number][] = [];
+  const r = await evaluateBin(counting, path, { batchSize: 8, onProgress: (d, t) => progress.push([d, t]) });
+  assert.equal(rows, 2 * pairs.length, 'each of the 20 distinct images once, plus its mirror image');
+  assert.deepEqual(progress.at(-1), [20, 20]);
+  const set = readVerificationBin(path);
+  assert.equal(set.images.length, 40);
+  const rgb = await Promise.all(set.images.map((b, i) => decodeRgbSquare(b, TINY_SIZE, `image ${i}`)));
+  const e = await embedBatchWithFlip(embedder, normalizeBatch(rgb, TINY_SIZE), rgb.length);
+  const m = verificationMetrics(e.orig, e.flip as Float32Array, set.issame, e.dim);
+  assert.equal(r.accuracy, m.accuracy);
+  assert.equal(r.std, m.std);
+  assert.ok(Math.abs(r.xnorm - m.xnorm) < 1e-5);
+});
+
 test('the flip embedding is the embedding of the mirrored image', async () => {
   const set = readVerificationBin(binPath);
   const rgb = await decodeRgbSquare(set.images[0], TINY_SIZE, 'image 0');

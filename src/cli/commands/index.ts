@@ -6,6 +6,7 @@ import { registerDemoCommand } from './demo.js';
 import { registerEvalCommands } from './eval.js';
 import { registerSynthCommand } from './synth.js';
 import { registerServeCommand } from './serve.js';
+import { registerOnnxCommands } from './onnx.js';
 
 export const commandModules: ((program: Command) => void)[] = [
   registerTrainCommand,
@@ -14,4 +15,5 @@ export const commandModules: ((program: Command) => void)[] = [
   (p) => registerEvalCommands(p),
   (p) => registerSynthCommand(p),
   (p) => registerServeCommand(p),
+  (p) => registerOnnxCommands(p),
 ];

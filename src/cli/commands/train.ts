@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { readConfigFile, parseTrainConfig, BACKBONES, HEADS, RESUME_MUTABLE_KEYS, type TrainConfig } from '../../train/config.js';
 import { AttfcError } from '../../errors.js';
+import { withInitArchitecture } from '../../train/initFrom.js';
 
 /** CLI flag -> config key, with help text; numbers stay strings when malformed so the schema names them. */
 const FLAGS: { flag: string; key: keyof TrainConfig; help: string; kind: 'string' | 'number' | 'list' | 'negate'; choices?: readonly string[] }[] = [
@@ -11,6 +12,8 @@ const FLAGS: { flag: string; key: keyof TrainConfig; help: string; kind: 'string
   { flag: '--input-size <px>', key: 'inputSize', help: 'square input side; images are resized to it (default 112)', kind: 'number' },
   { flag: '--width <multiplier>', key: 'widthMultiplier', help: 'channel width multiplier for CPU-sized models (default 1)', kind: 'number' },
   { flag: '--embedding-size <d>', key: 'embeddingSize', help: 'embedding dimension (default 512)', kind: 'number' },
+  { flag: '--mbf-scale <s>', key: 'mbfScale', help: "MobileFaceNet: insightface's width scale, stem/stage channels 64*s and 128*s (default 2 for mbf, 4 for mbf_large)", kind: 'number' },
+  { flag: '--init-from <path>', key: 'initFrom', help: 'start from these weights: an insightface-style .onnx file (see attfc import) or an attfc model folder; sets backbone, input size, width, embedding size', kind: 'string' },
   { flag: '--dropout <p>', key: 'dropout', help: 'dropout before the embedding layer (IResNet; default 0)', kind: 'number' },
   { flag: '--head <kind>', key: 'head', help: 'classification head: attfc, fc (full FC) or pfc (Partial FC) (default attfc)', kind: 'string', choices: HEADS },
   { flag: '--sample-rate <r>', key: 'sampleRate', help: 'Partial FC: share of classes per step, positives always included (default 0.1)', kind: 'number' },
@@ -48,7 +51,8 @@ const FLAGS: { flag: string; key: keyof TrainConfig; help: string; kind: 'string
   { flag: '--workers <n>', key: 'workers', help: 'data decoding threads (default: all cores)', kind: 'number' },
   { flag: '--prefetch <n>', key: 'prefetch', help: 'batches decoded ahead (default 3)', kind: 'number' },
   { flag: '--max-bad-share <r>', key: 'maxBadShare', help: 'stop if more than this share of images cannot be decoded (default 0.01)', kind: 'number' },
-  { flag: '--no-export', key: 'export', help: 'do not export the TensorFlow.js model at the end', kind: 'negate' },
+  { flag: '--export <format>', key: 'export', help: 'model written at the end: tfjs (default: model/ with model.json + weights.bin) or onnx (model/ plus model/model.onnx)', kind: 'string', choices: ['tfjs', 'onnx'] },
+  { flag: '--no-export', key: 'export', help: 'do not export the model at the end', kind: 'negate' },
 ];
 
 function optionName(flag: string): string {
@@ -79,7 +83,7 @@ export function resolveTrainConfig(cmd: Command): TrainConfig {
   const o = cmd.opts() as Record<string, unknown>;
   const raw = givenConfig(cmd);
   if (raw.data === undefined) throw new AttfcError('train: no training data: pass --data <path> or set "data" in --config (try `attfc synth` for a synthetic set)');
-  return parseTrainConfig(raw, o.config ? `config ${o.config}` : 'train');
+  return parseTrainConfig(withInitArchitecture(raw), o.config ? `config ${o.config}` : 'train');
 }
 
 /** The flags of the keys a resume may change, for --help (from RESUME_MUTABLE_KEYS, so they cannot drift). */
@@ -108,6 +112,7 @@ Examples:
   attfc train --data /data/ms1m-retinaface-t1 --backbone r50 --batch-size 64 --verify /data/ms1m-retinaface-t1/lfw.bin
   attfc train --resume runs/train            # continue the newest checkpoint exactly
   attfc train --resume runs/train --parallel threads --verify lfw.bin   # may change data/output paths, engine, logging
+  attfc train --data data/synth --init-from w600k_r50.onnx --steps 500 --lr 0.01 --export onnx   # fine-tune an insightface model
 Outputs in --output: config.json, environment.json, metrics.jsonl, checkpoints/ckpt-<step>/, model/ (model.json + weights).`,
   );
   cmd.action(async () => {
