@@ -1,12 +1,15 @@
 // npm run bench:heads [-- --json] [--quick] [--n 10000,100000] [--heads fc,pfc0.1,...] [--steps k]
 //   [--plot <path>] [--timeout <s>] [--threads t] [--device-budget <GiB, default 3.25>]
+//   [--backend wasm|torch] [--no-pytorch]
 // Head-only training steps (no backbone; embeddings from a seeded class-clustered generator), batch
-// 128, D = 512, against the identity count N: step time, peak WASM heap, peak RSS and head state for
-// full FC, Partial FC (r = 0.1, 0.3) and AttFC (DCC 30% of N, and a fixed 65,536), or the error where
-// a configuration fails. Every configuration runs in its own child process (the WASM heap never
-// shrinks and peak RSS is per process), one at a time, each with a timeout.
-// Writes a figure to bench/results/heads.svg and .png (heads-quick.* with --quick, heads-custom.* with
-// --n or --heads) unless --plot <path> is given.
+// 128, D = 512, against the identity count N: step time, peak WASM heap (or libtorch memory), peak
+// RSS and head state for full FC, Partial FC (r = 0.1, 0.3) and AttFC (DCC 30% of N, and a fixed
+// 65,536), or the error where a configuration fails. Every configuration runs in its own child process
+// (the WASM heap never shrinks and peak RSS is per process), one at a time, each with a timeout. Then,
+// at each N where AttFC (30%) ran, PyTorch's step of the same algorithm written as the official code
+// writes it (bench/reference/pytorch_attfc_head.py), on the same machine in the same run.
+// Writes a figure to bench/results/heads.svg and .png (heads-torch.* on torch, heads-quick.* with
+// --quick, heads-custom.* with --n or --heads) unless --plot <path> is given.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -18,6 +21,7 @@ import { DEFAULT_HEADS, describeSpec, estimateRunBytes, legendLabel, parseHeadSp
 import { formatCount, headsFigureSvg, writeFigure, type ReferenceSeries } from './lib/plotHeads.js';
 import type { HeadRunResult } from './lib/headsChild.js';
 import { headsFlags, headsChildFlags, parseOrExit } from './lib/flags.js';
+import { pytorchUnavailable, runPytorchReference } from './lib/pytorchReference.js';
 
 const self = fileURLToPath(import.meta.url);
 const args = process.argv.slice(2);
@@ -33,21 +37,15 @@ const DIM = 512;
 const WEBFACE42M_IDENTITIES = 2_059_906;
 const FULL_NS = [10_000, 100_000, 500_000, 1_000_000, WEBFACE42M_IDENTITIES];
 const QUICK_NS = [10_000, 100_000];
-/** PyTorch 1.13 CPU, 2 threads, same algorithm, B = 128, measured on another machine (not by this script); null = OOM-killed. */
-const PYTORCH_REFERENCE: ReferenceSeries[] = [
-  { head: 'attfc0.3', label: 'AttFC', points: [{ n: 100_000, stepMs: 70 }, { n: 1_000_000, stepMs: 1500 }, { n: WEBFACE42M_IDENTITIES, stepMs: 6080 }] },
-  { head: 'fc', label: 'full FC', points: [{ n: 100_000, stepMs: 1210 }, { n: 1_000_000, stepMs: 19_800 }, { n: WEBFACE42M_IDENTITIES, stepMs: null }] },
-];
-
 const log = (s: string) => process.stderr.write(s + '\n');
 
 const parsed = parseOrExit('bench:heads', headsFlags, args);
-const { json, steps, threads, deviceBudget } = parsed;
+const { json, steps, threads, deviceBudget, backend } = parsed;
 const timeoutSec = parsed.timeout;
 const ns = parsed.n ? [...new Set(parsed.n)].sort((a, b) => a - b) : parsed.quick ? QUICK_NS : FULL_NS;
 const specs = parsed.heads ?? DEFAULT_HEADS.map(parseHeadSpec);
 // Only the full default run replaces the published figure; --quick and partial runs get their own.
-const figureName = parsed.quick ? 'heads-quick' : parsed.n !== undefined || parsed.heads !== undefined ? 'heads-custom' : 'heads';
+const figureName = `${parsed.quick ? 'heads-quick' : parsed.n !== undefined || parsed.heads !== undefined ? 'heads-custom' : 'heads'}${backend === 'torch' ? '-torch' : ''}`;
 const plotBase = (parsed.plot ?? path.join(path.dirname(self), 'results', figureName)).replace(/\.(svg|png)$/i, '');
 
 /** MemAvailable from /proc/meminfo (falls back to os.freemem() elsewhere). */
@@ -62,12 +60,12 @@ function availableMemory(): number {
 }
 
 function emptyResult(spec: HeadSpec, n: number, error: string): HeadRunResult {
-  return { head: spec.id, n, ok: false, stepMs: null, warmupMs: null, stepsMs: [], cpuMs: null, initMs: null, heapBytes: null, rssBytes: null, stateBytes: null, loss: null, tensorGrowth: null, detail: '', error };
+  return { head: spec.id, n, ok: false, stepMs: null, warmupMs: null, stepsMs: [], cpuMs: null, initMs: null, heapBytes: null, nativeBytes: null, rssBytes: null, stateBytes: null, loss: null, tensorGrowth: null, detail: '', error };
 }
 
 /** Runs one configuration in a child process; a crash, a kill or the timeout becomes an error row. */
 function runConfig(spec: HeadSpec, n: number): Promise<HeadRunResult & { timedOut?: boolean }> {
-  const childArgs = ['--import', 'tsx', self, '--child', '--head', spec.id, '--n', String(n), '--batch', String(BATCH), '--dim', String(DIM), '--steps', String(steps)];
+  const childArgs = ['--import', 'tsx', self, '--child', '--backend', backend, '--head', spec.id, '--n', String(n), '--batch', String(BATCH), '--dim', String(DIM), '--steps', String(steps)];
   if (threads !== undefined) childArgs.push('--threads', String(threads));
   if (deviceBudget !== undefined) childArgs.push('--device-budget', deviceBudget);
   return new Promise((resolve) => {
@@ -134,6 +132,27 @@ for (const spec of specs) {
     log(`bench:heads: ${label}: ${r.ok ? `step ${(r.stepMs! / 1000).toFixed(3)} s` : `FAILED: ${r.error}`} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
   }
 }
+
+// ---- PyTorch's AttFC head step at the same N, same machine, right after ours ----
+const pytorchThreads = threads ?? os.cpus().length;
+const PYTORCH_REFERENCE: ReferenceSeries[] = [];
+const attfcRan = results.filter((r) => r.head === 'attfc0.3' && r.ok).map((r) => r.n);
+const pytorchMissing = parsed.pytorch ? pytorchUnavailable() : 'skipped (--no-pytorch)';
+if (attfcRan.length && !pytorchMissing) {
+  const points: { n: number; stepMs: number | null }[] = [];
+  for (const n of attfcRan) {
+    log(`bench:heads: PyTorch AttFC head step, N=${n.toLocaleString('en-US')} ...`);
+    try {
+      const ref = runPytorchReference('pytorch_attfc_head.py', ['--n', String(n), '--threads', String(pytorchThreads), '--steps', String(steps)], /median head step ([\d.]+) s/);
+      points.push({ n, stepMs: ref.values[0] * 1000 });
+      log(`bench:heads: ${ref.summary}`);
+    } catch (e) {
+      log(`bench:heads: PyTorch at N=${n}: ${(e as Error).message.split('\n')[0]}`);
+      points.push({ n, stepMs: null });
+    }
+  }
+  PYTORCH_REFERENCE.push({ head: 'attfc0.3', label: `AttFC in PyTorch (${pytorchThreads} threads, this machine, this run)`, points });
+} else if (pytorchMissing && attfcRan.length) log(`bench:heads: PyTorch reference not run: ${pytorchMissing}`);
 const wallSec = (performance.now() - started) / 1000;
 
 // ---- report ----
@@ -142,7 +161,8 @@ const rows = results.map((r) => ({
   n: r.n,
   ok: r.ok,
   stepMs: r.stepMs,
-  heapBytes: r.heapBytes,
+  // on torch the first panel shows the libtorch memory the head's tensors hold
+  heapBytes: backend === 'torch' ? r.nativeBytes : r.heapBytes,
   rssBytes: r.rssBytes,
   stateBytes: r.stateBytes,
   error: r.error,
@@ -174,23 +194,24 @@ function comparisons(): string[] {
     for (const p of ref.points) {
       const r = find(ref.head, p.n);
       if (!r) continue;
-      const theirs = p.stepMs === null ? 'killed by the OOM killer' : `${(p.stepMs / 1000).toFixed(3)} s`;
+      const theirs = p.stepMs === null ? 'failed (see its output above)' : `${(p.stepMs / 1000).toFixed(3)} s`;
       const ours = r.ok ? `${(r.stepMs! / 1000).toFixed(3)} s` : `failed (${r.error})`;
       const ratio = r.ok && p.stepMs ? ` = ${(r.stepMs! / p.stepMs).toFixed(1)}x` : '';
-      out.push(`${ref.label} at N=${p.n.toLocaleString('en-US')}: ours ${ours} vs PyTorch 1.13 CPU ${theirs}${ratio}`);
+      out.push(`AttFC at N=${p.n.toLocaleString('en-US')}: ours (${backend}) ${ours} vs PyTorch ${theirs}${ratio} (both on this machine, this run)`);
     }
   }
   return out;
 }
 
 const machine = machineInfo();
-const subtitle = `${machine.cpu}, ${machine.cores} cores, ${machine.memGiB} GiB; Node ${machine.node}; tfjs wasm; ${machine.date} ${machine.commit}; load avg at start ${loadAtStart.toFixed(1)}`;
+const subtitle = `${machine.cpu}, ${machine.cores} cores, ${machine.memGiB} GiB; Node ${machine.node}; backend ${backend}; ${machine.date} ${machine.commit}; load avg at start ${loadAtStart.toFixed(1)}`;
 let figure: { svg: string; png: string } | null = null;
 try {
   const svg = headsFigureSvg(rows, {
     title: 'attfc bench:heads — head-only training step against the identity count',
     subtitle,
-    heapLimitBytes: WASM_HEAP_MAX_BYTES,
+    heapLimitBytes: backend === 'wasm' ? WASM_HEAP_MAX_BYTES : undefined,
+    memoryTitle: backend === 'torch' ? 'libtorch memory held at the end' : undefined,
     ramBytes: os.totalmem(),
     labels: Object.fromEntries(specs.map((s) => [s.id, legendLabel(s)])),
     // only the reference points inside the measured range
@@ -204,7 +225,7 @@ try {
 }
 
 if (json) {
-  process.stdout.write(JSON.stringify({ rows }) + '\n');
+  process.stdout.write(JSON.stringify({ backend, rows, pytorch: PYTORCH_REFERENCE }) + '\n');
   for (const s of specs) log(summaryLine(s.id));
   for (const c of comparisons()) log(c);
   if (figure) log(`figure: ${figure.svg}, ${figure.png}`);
@@ -212,7 +233,7 @@ if (json) {
 } else {
   const mb = (b: number | null) => (b === null ? '-' : formatBytes(b));
   const sec = (ms: number | null) => (ms === null ? '-' : (ms / 1000).toFixed(3));
-  console.log(`attfc bench:heads — batch ${BATCH}, D ${DIM}, ${steps} timed steps after 1 warm-up${deviceBudget !== undefined ? `, AttFC device budget ${deviceBudget} GiB` : ""} — ${JSON.stringify(machine)}`);
+  console.log(`attfc bench:heads — backend ${backend}, batch ${BATCH}, D ${DIM}, ${steps} timed steps after 1 warm-up${deviceBudget !== undefined && backend === 'wasm' ? `, AttFC device budget ${deviceBudget} GiB` : ''} — ${JSON.stringify(machine)}`);
   console.log(
     table(
       results.map((r) => [
@@ -223,14 +244,14 @@ if (json) {
         sec(r.warmupMs),
         sec(r.stepMs),
         sec(r.cpuMs),
-        mb(r.heapBytes),
+        backend === 'torch' ? mb(r.nativeBytes) : mb(r.heapBytes),
         mb(r.rssBytes),
         mb(r.stateBytes),
         r.loss === null ? '-' : r.loss.toFixed(2),
         r.detail || '-',
         r.error ? (r.error.length > 110 ? r.error.slice(0, 107) + '...' : r.error) : '',
       ]),
-      ['head', 'N', 'status', 'init s', 'warm-up s', 'step s', 'step CPU s', 'peak heap', 'peak RSS', 'state', 'loss', 'detail', 'error'],
+      ['head', 'N', 'status', 'init s', 'warm-up s', 'step s', 'step CPU s', backend === 'torch' ? 'libtorch mem' : 'peak heap', 'peak RSS', 'state', 'loss', 'detail', 'error'],
     ),
   );
   console.log('');

@@ -1,7 +1,8 @@
 // npm run bench:train [-- --quick] [--json] [--steps N] [--warmup N] [--verbose]
 // Training throughput of full steps (data pipeline + backbone + head + backward + SGD) for the AttFC,
 // FullFC and PartialFC (r=0.1) heads: at the demo's size (MobileFaceNet x0.5, 32x32) and at 112x112
-// (MobileFaceNet, IResNet-18), each in its own process with the default engine (data-parallel replicas; AttFC also in one multi-threaded instance). Images come
+// (MobileFaceNet, IResNet-18), each in its own process with WASM's default engine (data-parallel replicas;
+// AttFC also in one multi-threaded instance) and, when its addon is built, backend torch. Images come
 // from synthetic sets generated once into .cache/bench. AttFC pays for the class encoder's (K-1)*B extra
 // forward images: "total img/s" counts them, "query img/s" does not. --quick: demo size only, few steps.
 import os from 'node:os';
@@ -25,6 +26,7 @@ const { synthesize } = await import('../src/data/synthetic/index.js');
 const { formatBytes } = await import('../src/engine/index.js');
 const { DEMO_SETUP, FULL_SETUPS, THROUGHPUT_HEADS } = await import('./lib/trainThroughput.js');
 const { runChildren } = await import('./lib/trainProcess.js');
+const { torchAvailable } = await import('../src/engine/torch/index.js');
 type ThroughputJob = import('./lib/trainThroughput.js').ThroughputJob;
 type ThroughputResult = import('./lib/trainThroughput.js').ThroughputResult;
 
@@ -50,24 +52,42 @@ for (const size of [...new Set(setups.map((s) => s.inputSize))]) {
   dataFor.set(size, dir);
 }
 
-// Every head with the default engine (data-parallel replicas), and AttFC once more in one 2-thread
-// WASM instance for the comparison.
+// Every head with WASM's default engine (data-parallel replicas), AttFC once more in one 2-thread WASM
+// instance for the comparison, and every head on backend torch (one process, libtorch's threads).
+const torch = torchAvailable();
+if (flags.backend === 'torch' && !torch.ok) {
+  log(`bench:train: backend torch: ${torch.reason}`);
+  process.exit(1);
+}
+if (flags.backend === 'all' && !torch.ok) log(`bench:train: backend torch skipped: ${torch.reason}`);
+const engines: { backend: 'wasm' | 'torch'; parallel: 'data' | 'threads'; heads: typeof THROUGHPUT_HEADS }[] = [
+  ...(flags.backend !== 'torch'
+    ? [
+        { backend: 'wasm' as const, parallel: 'data' as const, heads: THROUGHPUT_HEADS },
+        { backend: 'wasm' as const, parallel: 'threads' as const, heads: [THROUGHPUT_HEADS[0]] },
+      ]
+    : []),
+  ...(flags.backend !== 'wasm' && torch.ok ? [{ backend: 'torch' as const, parallel: 'threads' as const, heads: THROUGHPUT_HEADS }] : []),
+];
 const jobs: ThroughputJob[] = setups.flatMap((setup) =>
-  [...THROUGHPUT_HEADS.map((head) => ({ head, parallel: 'data' as const })), { head: THROUGHPUT_HEADS[0], parallel: 'threads' as const }].map(({ head, parallel }) => ({
-    setup,
-    head,
-    data: dataFor.get(setup.inputSize)!,
-    output: path.join(cache, 'train-runs', `${setup.backbone}-${setup.inputSize}-${head.head}-${parallel}`),
-    warmupSteps: warmupOption ?? setup.warmupSteps,
-    measuredSteps: stepsOption ?? setup.measuredSteps,
-    seed: 0,
-    parallel,
-  })),
+  engines.flatMap(({ backend, parallel, heads }) =>
+    heads.map((head) => ({
+      setup,
+      head,
+      data: dataFor.get(setup.inputSize)!,
+      output: path.join(cache, 'train-runs', `${setup.backbone}-${setup.inputSize}-${head.head}-${backend}-${parallel}`),
+      warmupSteps: warmupOption ?? setup.warmupSteps,
+      measuredSteps: stepsOption ?? setup.measuredSteps,
+      seed: 0,
+      parallel,
+      backend,
+    })),
+  ),
 );
 log(`bench:train: ${jobs.length} configurations, one process at a time`);
 const results = (await runChildren(
   self,
-  jobs.map((j) => ({ label: `${j.setup.name} ${j.head.label} (${j.parallel})`, args: ['--child', '--job', JSON.stringify(j)] })),
+  jobs.map((j) => ({ label: `${j.setup.name} ${j.head.label} (${j.backend}, ${j.parallel})`, args: ['--child', '--job', JSON.stringify(j)] })),
   {
     verbose,
     onStart: (job, i) => log(`bench:train: [${i + 1}/${jobs.length}] ${job.label} ...`),
@@ -77,7 +97,7 @@ const results = (await runChildren(
 
 const summary = {
   machine: machineInfo(),
-  engine: results[0]?.engine,
+  engines: [...new Set(results.map((r) => r.engine))],
   identities: IDENTITIES,
   loadAverage: { start: loadBefore, end: os.loadavg()[0] },
   runs: results,
@@ -85,13 +105,13 @@ const summary = {
 if (json) {
   console.log(JSON.stringify(summary));
 } else {
-  console.log(`attfc bench:train — ${results[0]?.engine} — ${JSON.stringify(summary.machine)}`);
+  console.log(`attfc bench:train — ${summary.engines.join('; ')} — ${JSON.stringify(summary.machine)}`);
   console.log(
     table(
       results.map((r) => [
         r.setup,
         r.label,
-        r.parallel === 'data' ? `data-parallel ${os.cpus().length}x1` : `threads 1x${os.cpus().length}`,
+        r.backend === 'torch' ? `torch ${os.cpus().length} threads` : r.parallel === 'data' ? `data-parallel ${os.cpus().length}x1` : `threads 1x${os.cpus().length}`,
         String(r.batchSize),
         `${r.warmupSteps}+${r.measuredSteps}`,
         r.keyImagesPerStep ? `${r.batchSize}+${r.keyImagesPerStep}` : String(r.batchSize),
@@ -99,16 +119,16 @@ if (json) {
         `${r.stepSecondsMin.toFixed(2)}-${r.stepSecondsMax.toFixed(2)}`,
         r.queryImagesPerSec.toFixed(1),
         r.totalImagesPerSec.toFixed(1),
-        formatBytes(r.peakHeapBytes),
+        r.backend === 'torch' ? `native ${formatBytes(r.peakNativeBytes)}` : formatBytes(r.peakHeapBytes),
         `${(100 * r.dataWaitShare).toFixed(1)}%`,
       ]),
-      ['model', 'head', 'engine', 'batch', 'steps', 'images/step', 's/step', 'range', 'query img/s', 'total img/s', 'peak heap', 'data wait'],
+      ['model', 'head', 'engine', 'batch', 'steps', 'images/step', 's/step', 'range', 'query img/s', 'total img/s', 'peak memory', 'data wait'],
     ),
   );
   console.log(
     `steps = warm-up + measured (s/step is the mean of the measured ones, range the fastest and slowest); ${IDENTITIES} synthetic identities. AttFC pays for the class encoder's ` +
       `(K-1)*B extra forward images (no backward): "total img/s" includes them, "query img/s" counts training samples only.`,
   );
-  console.log('engine: "data-parallel Rx1" = the default, one single-thread WASM replica per core, each on its share of the batch; "threads 1xT" = one WASM instance with a thread per core (--parallel threads). Peak heap is the fullest replica\'s (each has its own 4 GiB heap; rank 0 also holds the head).');
+  console.log('engine: "data-parallel Rx1" = the WASM default, one single-thread WASM replica per core, each on its share of the batch; "threads 1xT" = one WASM instance with a thread per core (--parallel threads); "torch" = backend torch (libtorch addon), one process. Peak memory: the fullest replica\'s WASM heap (each has its own 4 GiB heap; rank 0 also holds the head), or the libtorch memory held by tensors on torch.');
   console.log(`load average ${loadBefore.toFixed(1)} at start, ${os.loadavg()[0].toFixed(1)} at end (other jobs on the machine slow every number)`);
 }

@@ -200,6 +200,9 @@ export interface HeadsFlags {
   threads?: number;
   /** GiB as given (passed on to the children). */
   deviceBudget: string;
+  backend: 'wasm' | 'torch';
+  /** false with --no-pytorch. */
+  pytorch: boolean;
 }
 
 export function headsFlags(argv: string[]): HeadsFlags {
@@ -216,7 +219,12 @@ export function headsFlags(argv: string[]): HeadsFlags {
       const n = Number(v);
       if (v.trim() === '' || !(n >= 0 && n < 4)) throw new InvalidArgumentError('expected GiB in [0, 4)');
       return v;
-    }, '3.25');
+    }, '3.25')
+    .option('--backend <wasm|torch>', 'the engine every configuration runs on', (v: string) => {
+      if (v !== 'wasm' && v !== 'torch') throw new InvalidArgumentError('expected wasm or torch');
+      return v;
+    }, 'wasm')
+    .option('--no-pytorch', "skip PyTorch's AttFC head step on the same machine (run after ours at each N where AttFC ran)");
   return parse(cmd, argv).opts<HeadsFlags>();
 }
 
@@ -229,6 +237,7 @@ export interface HeadsChildFlags {
   seed: number;
   deviceBudget?: string;
   threads?: number;
+  backend: 'wasm' | 'torch';
 }
 
 export function headsChildFlags(argv: string[]): HeadsChildFlags {
@@ -240,7 +249,11 @@ export function headsChildFlags(argv: string[]): HeadsChildFlags {
     .option('--steps <k>', 'measured steps', wholeNumber(1), 3)
     .option('--seed <s>', 'seed', wholeNumber(0), 2025)
     .option('--device-budget <GiB>', "AttFC's on-device chunk budget")
-    .option('--threads <t>', 'WASM threads', wholeNumber(1));
+    .option('--threads <t>', 'WASM threads or libtorch intra-op threads', wholeNumber(1))
+    .option('--backend <wasm|torch>', 'the engine', (v: string) => {
+      if (v !== 'wasm' && v !== 'torch') throw new InvalidArgumentError('expected wasm or torch');
+      return v;
+    }, 'wasm');
   return parse(cmd, argv).opts<HeadsChildFlags>();
 }
 
@@ -252,6 +265,7 @@ export interface TrainFlags {
   verbose: boolean;
   steps?: number;
   warmup?: number;
+  backend: BenchBackends;
 }
 
 export function trainFlags(argv: string[]): TrainFlags {
@@ -260,6 +274,7 @@ export function trainFlags(argv: string[]): TrainFlags {
     .option('--json', 'print the results as JSON', false)
     .option('--verbose', "show every run's training log", false)
     .option('--steps <n>', 'measured steps per configuration (default: per setup)', wholeNumber(1))
-    .option('--warmup <n>', 'warm-up steps per configuration (default: per setup)', wholeNumber(1));
+    .option('--warmup <n>', 'warm-up steps per configuration (default: per setup)', wholeNumber(1))
+    .option('--backend <all|wasm|torch>', 'engines to measure (all: WASM, and torch when its addon is built)', backendChoice, 'all');
   return parse(cmd, argv).opts<TrainFlags>();
 }

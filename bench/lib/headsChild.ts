@@ -32,6 +32,8 @@ export interface HeadRunResult {
   initMs: number | null;
   /** WASM heap size at the end; the heap never shrinks, so this is its peak. */
   heapBytes: number | null;
+  /** Backend torch: libtorch memory held by tensors at the end (the head's tables and buffers). */
+  nativeBytes: number | null;
   /** Peak resident set size of the process (getrusage maxrss). */
   rssBytes: number | null;
   /** Head parameters + optimizer state + buffers (FullFC: W plus the optimizer's momentum for W). */
@@ -54,6 +56,8 @@ export interface HeadRunOptions {
   steps: number;
   seed: number;
   threads?: number;
+  /** The engine. */
+  backend: 'wasm' | 'torch';
   /** AttFC: WASM bytes its DCC chunks may keep between steps (default: the head's own default). */
   deviceBudgetBytes?: number;
 }
@@ -85,7 +89,7 @@ export async function runHeadConfig(o: HeadRunOptions): Promise<HeadRunResult> {
   const log = (s: string) => process.stderr.write(`[${spec.id} N=${n}] ${s}\n`);
   const res: HeadRunResult = {
     head: spec.id, n, ok: false, stepMs: null, warmupMs: null, stepsMs: [], cpuMs: null, initMs: null,
-    heapBytes: null, rssBytes: null, stateBytes: null, loss: null, tensorGrowth: null, detail: '', error: null,
+    heapBytes: null, nativeBytes: null, rssBytes: null, stateBytes: null, loss: null, tensorGrowth: null, detail: '', error: null,
   };
   let head: Head | null = null;
   let sgd: Sgd | null = null;
@@ -136,7 +140,7 @@ export async function runHeadConfig(o: HeadRunOptions): Promise<HeadRunResult> {
         res.stepsMs.push(ms);
         cpuMs.push((cpu.user + cpu.system) / 1000);
       }
-      log(`step ${s === 0 ? 'warm-up' : s}: ${(ms / 1000).toFixed(2)} s, loss ${res.loss.toFixed(3)}, heap ${(wasmHeapBytes() / 2 ** 30).toFixed(2)} GiB`);
+      log(`step ${s === 0 ? 'warm-up' : s}: ${(ms / 1000).toFixed(2)} s, loss ${res.loss.toFixed(3)}, ${o.backend === 'torch' ? `libtorch ${(nativeBytes() / 2 ** 30).toFixed(2)} GiB` : `heap ${(wasmHeapBytes() / 2 ** 30).toFixed(2)} GiB`}`);
     }
     keys?.dispose();
     res.tensorGrowth = tf.memory().numTensors - tensorsAfterFirst;
@@ -155,6 +159,7 @@ export async function runHeadConfig(o: HeadRunOptions): Promise<HeadRunResult> {
     log(`failed: ${res.error}`);
   } finally {
     res.heapBytes = wasmHeapBytes();
+    res.nativeBytes = o.backend === 'torch' ? nativeBytes() : null;
     res.rssBytes = process.resourceUsage().maxRSS * 1024;
     try {
       sgd?.dispose();
@@ -165,6 +170,11 @@ export async function runHeadConfig(o: HeadRunOptions): Promise<HeadRunResult> {
     }
   }
   return res;
+}
+
+/** libtorch memory held by tensors right now (0 on other backends). */
+function nativeBytes(): number {
+  return (tf.memory() as { numBytesInTorch?: number }).numBytesInTorch ?? 0;
 }
 
 /** Entry point of the child process: `--head id --n N --batch B --dim D --steps k --seed s [--threads t]`. */
@@ -178,8 +188,9 @@ export async function runChild(flags: HeadsChildFlags): Promise<void> {
     seed: flags.seed,
     deviceBudgetBytes: flags.deviceBudget === undefined ? undefined : Number(flags.deviceBudget) * 2 ** 30,
     threads: flags.threads,
+    backend: flags.backend,
   };
-  await initEngine({ backend: 'wasm', threads: opts.threads, log: (line) => process.stderr.write(line + '\n') });
+  await initEngine({ backend: opts.backend, threads: opts.threads, log: (line) => process.stderr.write(line + '\n') });
   const res = await runHeadConfig(opts);
   process.stdout.write(JSON.stringify(res) + '\n');
   shutdownEngine();

@@ -27,6 +27,8 @@ export interface HeadsFigureOptions {
   subtitle?: string;
   /** Horizontal limit lines per panel, e.g. the 4 GiB WASM heap. */
   heapLimitBytes?: number;
+  /** Title of the first panel (default 'Peak WASM heap'; backend torch plots its libtorch memory). */
+  memoryTitle?: string;
   ramBytes?: number;
   references?: ReferenceSeries[];
   /** Legend text per head id (default: the id). */
@@ -114,7 +116,7 @@ export function headsFigureSvg(rows: PlotRow[], opts: HeadsFigureOptions): strin
 
   const panels: Panel[] = [
     {
-      title: 'Peak WASM heap',
+      title: opts.memoryTitle ?? 'Peak WASM heap',
       value: (r) => r.heapBytes,
       ticks: byteTicks,
       format: formatBytesShort,

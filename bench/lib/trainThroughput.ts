@@ -1,6 +1,7 @@
 // bench:train configurations, and the child that runs one of them: full training steps through the
 // library's train() (data pipeline, backbone, head, backward, SGD), timed from the trainer's step events
 // with the first steps excluded.
+import * as tf from '@tensorflow/tfjs-core';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { engineInfo, describeEngine, shutdownEngine } from '../../src/engine/index.js';
@@ -66,6 +67,8 @@ export interface ThroughputJob {
   seed: number;
   /** The trainer's parallel mode: 'data' (the default on WASM with 2+ cores) or 'threads'. */
   parallel: 'data' | 'threads';
+  /** The engine (torch: libtorch through attfc's addon, one process, its own threads). */
+  backend: 'wasm' | 'torch';
 }
 
 export interface ThroughputResult {
@@ -93,10 +96,13 @@ export interface ThroughputResult {
   totalImagesPerSec: number;
   /** Share of the measured steps' time spent waiting for the data pipeline. */
   dataWaitShare: number;
-  /** WASM heap size at its high-water mark (the heap never shrinks). */
+  /** WASM heap size at its high-water mark (the heap never shrinks); 0 on torch. */
   peakHeapBytes: number;
+  /** Backend torch: the most libtorch memory its tensors held at a step's end; 0 on WASM. */
+  peakNativeBytes: number;
   engine: string;
   parallel: 'data' | 'threads';
+  backend: 'wasm' | 'torch';
 }
 
 export function throughputConfig(job: ThroughputJob): TrainConfigInput {
@@ -126,12 +132,16 @@ export function throughputConfig(job: ThroughputJob): TrainConfigInput {
 /** Runs one job in this process and returns its measurements. */
 export async function measureThroughput(job: ThroughputJob): Promise<ThroughputResult> {
   const config = throughputConfig(job);
+  process.env.ATTFC_BACKEND = job.backend; // the trainer starts the engine
   const times: number[] = [];
   const metrics: StepMetrics[] = [];
+  let peakNativeBytes = 0;
   const handle = train(config, { log: (l) => process.stderr.write(l + '\n') });
   handle.on('step', (m) => {
     times.push(performance.now());
     metrics.push(m);
+    const native = (tf.memory() as { numBytesInTorch?: number }).numBytesInTorch;
+    if (native) peakNativeBytes = Math.max(peakNativeBytes, native);
   });
   await handle.done;
   const w = job.warmupSteps;
@@ -170,8 +180,10 @@ export async function measureThroughput(job: ThroughputJob): Promise<ThroughputR
     totalImagesPerSec: (B + keys) / stepSeconds,
     dataWaitShare: seconds > 0 ? waited / seconds : 0,
     peakHeapBytes: Math.max(0, ...metrics.map((m) => m.heapBytes)),
+    peakNativeBytes,
     engine,
     parallel: job.parallel,
+    backend: job.backend,
   };
 }
 

@@ -2,19 +2,18 @@
 // each step computes the margin softmax over only the batch's positive classes plus uniformly drawn
 // negatives, max(#positives, round(r*N)) class centres in all.
 //
-// W and its momentum live in plain JS Float32Arrays OUTSIDE the WASM heap (512 x 2M with momentum is
-// 8 GB), class-major ([N, D], one contiguous row per class) in chunks of at most 2^28 floats. Per step
-// only the sampled centres are uploaded, as a fresh tf.Variable Wsub [k, D] (one row per sampled class,
-// like arcface_torch's weight[index]; rows keep the JS gather/update contiguous and spare wasm the
-// full-table transposes a [D, k] operand costs); afterStep downloads its gradient and applies PyTorch
-// SGD (v = mu*v + (g + wd*w); w -= lr*v) in JS to the sampled rows only.
+// W and its momentum (partialFcTables.ts) live OUTSIDE the WASM heap (512 x 2M with momentum is 8 GB):
+// in plain JS Float32Arrays, or in libtorch memory on backend torch; class-major ([N, D], one row per
+// class). Per step only the sampled centres become a fresh tf.Variable Wsub [k, D] (one row per sampled
+// class, like arcface_torch's weight[index]; rows keep the gather/update contiguous and spare wasm the
+// full-table transposes a [D, k] operand costs); afterStep applies PyTorch SGD (v = mu*v + (g + wd*w);
+// w -= lr*v) with Wsub's gradient to the sampled rows only (in JS, or as ATen ops on torch).
 //
 // Momentum: one full momentum row per class, updated only when the class is sampled and frozen
 // otherwise (the semantics of the original PartialFC, which gathers/scatters a full weight_mom).
 // PartialFC_V2 instead feeds the dense gradient of the indexed weight to a dense SGD, so there weight
 // decay and momentum also move every unsampled centre each step; that would cost a full N x D pass
 // per step here (2.2 s at 512 x 2M), which is what Partial FC exists to avoid.
-import { copyChunked } from '../util/chunks.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { AttfcError } from '../errors.js';
 import { WASM_HEAP_MAX_BYTES, formatBytes } from '../engine/index.js';
@@ -22,6 +21,8 @@ import { Rng } from '../util/rng.js';
 import { ARCFACE, cosineToCentres, cosineStats, marginSoftmaxLoss, validateMargin, type MarginOptions } from './margin.js';
 import { CosineDiagnostics, assertEmbeddings, assertHeadSizes, assertLabelsInRange } from './shared.js';
 import type { Head, HeadInput, HeadState, SgdSettings } from './types.js';
+import { JsCentreTables, TorchCentreTables, type CentreTables } from './partialFcTables.js';
+import { currentTorchBackend } from '../engine/torch/rowTable.js';
 
 export interface PartialFcOptions {
   numClasses: number;
@@ -59,30 +60,6 @@ export interface PartialFcSample {
   targets: Int32Array;
 }
 
-const CHUNK_FLOATS = 2 ** 28;
-
-/** N rows of D floats, split into chunks of rowsPerChunk rows (a single typed array tops out at 2^32-1). */
-class RowTable {
-  readonly chunks: Float32Array[] = [];
-
-  constructor(
-    readonly rows: number,
-    readonly dim: number,
-    readonly rowsPerChunk: number,
-  ) {
-    for (let r = 0; r < rows; r += rowsPerChunk) this.chunks.push(new Float32Array(Math.min(rowsPerChunk, rows - r) * dim));
-  }
-
-  /** Copies a flat row-major stream, however it is chunked, into this table; false on a size mismatch. */
-  assignFlat(parts: Float32Array[]): boolean {
-    let total = 0;
-    for (const p of parts) total += p.length;
-    if (total !== this.rows * this.dim) return false;
-    copyChunked(parts, this.chunks);
-    return true;
-  }
-}
-
 export class PartialFcHead implements Head {
   readonly kind = 'pfc' as const;
   readonly numClasses: number;
@@ -91,8 +68,7 @@ export class PartialFcHead implements Head {
   readonly margin: MarginOptions;
   /** Columns per step before positives are added: round(r * N), at least 1. */
   readonly numSample: number;
-  private readonly weights: RowTable;
-  private readonly momentum: RowTable;
+  private readonly tables: CentreTables;
   private readonly sampler: Rng;
   /** Scratch marks for the batch's positive classes (cleared after each prepare). */
   private readonly isPositive: Uint8Array;
@@ -126,15 +102,12 @@ export class PartialFcHead implements Head {
         );
       }
     }
-    const rowsPerChunk = opts.rowsPerChunk ?? Math.max(1, Math.floor(CHUNK_FLOATS / d));
-    if (!(Number.isInteger(rowsPerChunk) && rowsPerChunk >= 1))
-      throw new Error(`head pfc: rowsPerChunk must be a whole number >= 1 (got ${rowsPerChunk})`);
-    this.weights = new RowTable(n, d, rowsPerChunk);
-    this.momentum = new RowTable(n, d, rowsPerChunk);
     this.isPositive = new Uint8Array(n);
-    // normal(0, 0.01) like arcface_torch; sampling draws from its own stream
+    // normal(0, 0.01) like arcface_torch (the same values in JS and in libtorch memory); sampling draws
+    // from its own stream
     const rng = new Rng(opts.seed);
-    for (const chunk of this.weights.chunks) for (let i = 0; i < chunk.length; i++) chunk[i] = 0.01 * rng.normal();
+    const torch = currentTorchBackend();
+    this.tables = torch ? new TorchCentreTables(torch, n, d, rng) : new JsCentreTables(n, d, rng, opts.rowsPerChunk);
     this.sampler = rng.fork();
   }
 
@@ -147,9 +120,7 @@ export class PartialFcHead implements Head {
     for (let i = 0; i < labels.length; i++) targets[i] = lowerBound(classes, labels[i]);
     this.sample = { classes, targets };
     this.sampleLabels = labels.slice();
-    const t = tf.tensor2d(this.gatherRows(classes), [classes.length, this.embeddingSize]);
-    this.wsub = tf.variable(t, true);
-    t.dispose();
+    this.wsub = tf.tidy(() => tf.variable(this.tables.gather(classes), true));
   }
 
   /**
@@ -186,39 +157,6 @@ export class PartialFcHead implements Head {
     return out;
   }
 
-  /** The sampled centres as [k, D] row-major (row j = class classes[j]). */
-  private gatherRows(classes: Int32Array): Float32Array {
-    const { dim, rowsPerChunk, chunks } = this.weights;
-    const out = new Float32Array(classes.length * dim);
-    for (let j = 0; j < classes.length; j++) {
-      const c = classes[j];
-      const ch = Math.floor(c / rowsPerChunk);
-      const off = (c - ch * rowsPerChunk) * dim;
-      out.set(chunks[ch].subarray(off, off + dim), j * dim);
-    }
-    return out;
-  }
-
-  /** PyTorch SGD with momentum and weight decay on the sampled rows; grad is [k, D] row-major. */
-  private applySgd(classes: Int32Array, grad: Float32Array, sgd: SgdSettings): void {
-    const { dim, rowsPerChunk } = this.weights;
-    const { lr, momentum: mu, weightDecay: wd } = sgd;
-    for (let j = 0; j < classes.length; j++) {
-      const c = classes[j];
-      const ch = Math.floor(c / rowsPerChunk);
-      const off = (c - ch * rowsPerChunk) * dim;
-      const w = this.weights.chunks[ch].subarray(off, off + dim);
-      const v = this.momentum.chunks[ch].subarray(off, off + dim);
-      const g = grad.subarray(j * dim, (j + 1) * dim);
-      for (let d = 0; d < dim; d++) {
-        const wOld = w[d];
-        const vNew = mu * v[d] + (g[d] + wd * wOld);
-        v[d] = vNew;
-        w[d] = wOld - lr * vNew;
-      }
-    }
-  }
-
   loss(input: HeadInput): tf.Scalar {
     const { embeddings, labels } = input;
     const wsub = this.wsub;
@@ -251,7 +189,7 @@ export class PartialFcHead implements Head {
     const g = stepGrads[0];
     if (stepGrads.length !== 1 || !g || g.shape[0] !== wsub.shape[0] || g.shape[1] !== wsub.shape[1])
       throw new Error(`head pfc: afterStep expects one gradient of shape [${wsub.shape.join(', ')}]`);
-    this.applySgd(sample.classes, g.dataSync() as Float32Array, sgd);
+    this.tables.sgd(sample.classes, g as tf.Tensor2D, sgd);
     this.releaseStep();
   }
 
@@ -267,20 +205,21 @@ export class PartialFcHead implements Head {
     return out;
   }
 
-  /** W and momentum, both in JS memory (the per-step Wsub is transient). */
+  /** W and momentum, in JS or libtorch memory (the per-step Wsub is transient). */
   stateBytes(): number {
     return 2 * this.numClasses * this.embeddingSize * 4;
   }
 
   /**
    * W and momentum as class-major [N, D] streams split into chunks `W.0`, `W.1`, ... and `momentum.0`,
-   * ...; these are the LIVE arrays (8 GB at 2M classes cannot be copied casually): serialise them before
-   * the next afterStep(). json holds the sizes and the sampler's stream position.
+   * ...; in JS memory these are the LIVE arrays (8 GB at 2M classes cannot be copied casually):
+   * serialise them before the next afterStep(). json holds the sizes and the sampler's stream position.
    */
   getState(): HeadState {
     const arrays: Record<string, Float32Array> = {};
-    this.weights.chunks.forEach((c, i) => (arrays[`W.${i}`] = c));
-    this.momentum.chunks.forEach((c, i) => (arrays[`momentum.${i}`] = c));
+    const { weights, momentum } = this.tables.state();
+    weights.forEach((c, i) => (arrays[`W.${i}`] = c));
+    momentum.forEach((c, i) => (arrays[`momentum.${i}`] = c));
     return {
       arrays,
       json: {
@@ -288,7 +227,7 @@ export class PartialFcHead implements Head {
         numClasses: this.numClasses,
         embeddingSize: this.embeddingSize,
         sampleRate: this.sampleRate,
-        chunks: this.weights.chunks.length,
+        chunks: weights.length,
         layout: 'class-major [N, D] row-major, split into chunks',
         sampler: this.sampler.getState(),
       },
@@ -300,18 +239,17 @@ export class PartialFcHead implements Head {
     const { numClasses: n, embeddingSize: d } = this;
     if (s.json.numClasses !== n || s.json.embeddingSize !== d)
       throw new AttfcError(`head pfc state: numClasses ${String(s.json.numClasses)} x embedding ${String(s.json.embeddingSize)}, expected ${n} x ${d}`);
+    const streams: Record<'W' | 'momentum', Float32Array[]> = { W: [], momentum: [] };
     for (const name of ['W', 'momentum'] as const) {
-      const parts: Float32Array[] = [];
       for (let i = 0; s.arrays[`${name}.${i}`] !== undefined; i++) {
         const p = s.arrays[`${name}.${i}`];
         if (!(p instanceof Float32Array)) throw new AttfcError(`head pfc state: ${name}.${i} must be float32`);
-        parts.push(p);
+        streams[name].push(p);
       }
-      const table = name === 'W' ? this.weights : this.momentum;
-      const got = parts.reduce((a, p) => a + p.length, 0);
-      if (!table.assignFlat(parts))
-        throw new AttfcError(`head pfc state: ${name}.* hold ${got} values, expected ${n * d} (${n} classes x embedding ${d})`);
+      const got = streams[name].reduce((a, p) => a + p.length, 0);
+      if (got !== n * d) throw new AttfcError(`head pfc state: ${name}.* hold ${got} values, expected ${n * d} (${n} classes x embedding ${d})`);
     }
+    this.tables.restore(streams.W, streams.momentum);
     const sampler = s.json.sampler;
     if (Array.isArray(sampler)) this.sampler.setState(sampler.map((x) => (x === null ? NaN : Number(x))));
     this.releaseStep();
@@ -321,6 +259,7 @@ export class PartialFcHead implements Head {
   dispose(): void {
     this.releaseStep();
     this.diag.dispose();
+    this.tables.dispose();
   }
 
   /** Frees Wsub; the sample stays readable for logs until the next prepare(). */

@@ -4,7 +4,7 @@
 import { wasmHeapBytes } from '../engine/index.js';
 import type { DataPipeline } from '../data/pipeline.js';
 import type { Head } from '../heads/types.js';
-import type { ReplicaGroup } from './dataParallel/replicaGroup.js';
+import type { GradientExchange } from './dataParallel/exchange.js';
 import type { TrainConfig } from './config.js';
 import type { RunFolder } from './runFolder.js';
 import type { StepMetrics } from './events.js';
@@ -25,7 +25,7 @@ export class MetricsCallback {
   constructor(
     private readonly config: TrainConfig,
     private readonly totalSteps: number,
-    private readonly parts: { pipeline: DataPipeline; head: Head; group: ReplicaGroup | null; folder: RunFolder },
+    private readonly parts: { pipeline: DataPipeline; head: Head; group: GradientExchange | null; folder: RunFolder },
     private readonly onStep: (m: StepMetrics) => void,
   ) {
     this.waitBefore = parts.pipeline.stats().waitMs;

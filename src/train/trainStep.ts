@@ -1,8 +1,8 @@
 // One optimisation step on one batch: (AttFC) EMA update of f_k and the key forward, then the head's
 // loss on f_q's embeddings under a gradient tape, backward, clipping of the backbone gradients, SGD, and
 // the head's own updates. With data-parallel replicas, rank 0 runs this while the workers compute their
-// rows; the ReplicaGroup hooks join their embeddings and gradients in. Every tensor made here is
-// disposed here.
+// rows; the exchange's hooks (ReplicaGroup today, see dataParallel/exchange.ts) join their embeddings and
+// gradients in. Every tensor made here is disposed here.
 import * as tf from '@tensorflow/tfjs-core';
 import type { Backbone } from '../backbones/index.js';
 import type { Batch } from '../data/pipeline.js';
@@ -11,7 +11,7 @@ import type { Head } from '../heads/types.js';
 import { AttfcError } from '../errors.js';
 import type { TrainConfig } from './config.js';
 import { Sgd, clipByGlobalNorm } from './sgd.js';
-import type { ReplicaGroup } from './dataParallel/replicaGroup.js';
+import type { GradientExchange } from './dataParallel/exchange.js';
 
 /** The optimizer over f_q's weights and the head's persistent variables (FullFC's W), in that order. */
 export function createOptimizer(c: TrainConfig, fq: Backbone, head: Head): Sgd {
@@ -25,7 +25,7 @@ export interface StepModel {
   /** From createOptimizer. */
   sgd: Sgd;
   encoder: ClassEncoder | null;
-  group: ReplicaGroup | null;
+  group: GradientExchange | null;
   /** Rows of the batch rank 0 computes, and key images per sample. */
   localBatch: number;
   keysPerSample: number;

@@ -34,19 +34,27 @@ test('benchmark flags: defaults, parsed values, and bad values refused by name',
   refused(() => dataFlags(['a', 'b']), 'commander.excessArguments', /too many arguments/);
   refused(() => dataFlags(['--batch', '0']), 'commander.invalidArgument', /--batch/);
 
-  assert.deepEqual(engineChildFlags(['--threads', '1', '--pack', 'off', '--data-parallel']), { threads: 1, pack: 'off', quick: false, dataParallel: true });
+  assert.deepEqual(engineChildFlags(['--threads', '1', '--pack', 'off', '--data-parallel']), { backend: 'wasm', threads: 1, pack: 'off', quick: false, dataParallel: true });
   refused(() => engineChildFlags(['--pack', 'of']), 'commander.invalidArgument', /on or off/);
+  assert.equal(engineFlags([]).backend, 'all');
+  assert.equal(engineFlags(['--backend', 'torch']).backend, 'torch');
+  refused(() => engineFlags(['--backend', 'gpu']), 'commander.invalidArgument', /all, wasm or torch/);
+  assert.equal(engineChildFlags(['--backend', 'torch']).backend, 'torch');
 
   const h = headsFlags(['--n', '10k,1M', '--heads', 'fc,attfc0.3']);
   assert.deepEqual(h.n, [10_000, 1_000_000]);
   assert.deepEqual(h.heads?.map((s) => s.id), ['fc', 'attfc0.3']);
   assert.equal(h.deviceBudget, '3.25');
+  assert.equal(h.backend, 'wasm');
+  assert.equal(h.pytorch, true);
+  assert.equal(headsFlags(['--no-pytorch', '--backend', 'torch']).pytorch, false);
+  refused(() => headsFlags(['--backend', 'cuda']), 'commander.invalidArgument', /wasm or torch/);
   refused(() => headsFlags(['--heads', 'fcc']), 'commander.invalidArgument', /unknown head "fcc"/);
   refused(() => headsFlags(['--device-budget', '4']), 'commander.invalidArgument', /\[0, 4\)/);
   assert.deepEqual(headsChildFlags(['--head', 'pfc0.1', '--n', '1000']).head, { id: 'pfc0.1', kind: 'pfc', sampleRate: 0.1 });
   refused(() => headsChildFlags(['--n', '1000']), 'commander.missingMandatoryOptionValue', /--head/);
 
-  assert.deepEqual(trainFlags(['--warmup', '2']), { quick: false, json: false, verbose: false, warmup: 2 });
+  assert.deepEqual(trainFlags(['--warmup', '2']), { quick: false, json: false, verbose: false, warmup: 2, backend: 'all' });
   assert.deepEqual(jobFlags(['--job', '{"a":1}']), { job: { a: 1 } });
   refused(() => jobFlags(['--job', '{a']), 'commander.invalidArgument', /expected JSON/);
 });

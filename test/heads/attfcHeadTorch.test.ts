@@ -147,3 +147,28 @@ test('torch: no tensors left behind per step, in tfjs or in the addon', { skip }
   assert.equal(b.native.memory().handles, handles);
   head.dispose();
 });
+
+test('torch: the row pass composed of ATen ops (the CUDA path) equals the addon\'s fused CPU pass', { skip }, async () => {
+  await tf.setBackend('torch');
+  const b = tf.backend() as TorchBackend;
+  const { rowPass } = await import('../../src/heads/attfc/deviceSoftmax.js');
+  const rng = new Rng(4);
+  const B = 5;
+  const c = 33;
+  const z = new Float32Array(B * c).map(() => 3 * rng.next() - 1.5); // some clamped at +-1
+  for (let j = 0; j < c; j++) z[3 * c + j] = -Infinity; // a row with every slot masked
+  z[7] = -Infinity;
+  const run = (composed: boolean) =>
+    b.scoped((sc) => {
+      const h = sc.tmp(b.upload(z.slice(), [B, c], 'float32'));
+      const r = rowPass(b, sc, h, 64, composed);
+      return { w: b.native.toArray(r.weights), max: b.native.toArray(r.rowMax), sum: b.native.toArray(r.rowSum) };
+    });
+  const fused = run(false);
+  const composed = run(true);
+  assert.deepEqual(Array.from(composed.max), Array.from(fused.max));
+  assert.ok(maxAbsDiff(composed.sum, fused.sum) <= 1e-5 * maxAbs(fused.sum));
+  assert.ok(maxAbsDiff(composed.w, fused.w) <= 1e-6);
+  assert.equal(fused.max[3], -Infinity);
+  assert.ok(fused.sum[3] > 0, 'masked slots still count as e^{-s} terms');
+});

@@ -67,11 +67,11 @@ test('AttFC trains end to end: metrics, verification, checkpoint, a model plain 
   assert.deepEqual(meta.verification, {
     threshold: r.verification[0].threshold.similarity,
     set: 'synth_val',
-    file: path.join(data, 'synth_val.bin'),
-    pairs: 40,
+    file: bin,
+    pairs: 200,
     accuracy: r.verification[0].threshold.accuracy,
     chosenBy: 'training',
-    step: 4,
+    step: 30,
   });
   const e = model.predict(tf.zeros([2, 32, 32, 3])) as tf.Tensor;
   assert.deepEqual(e.shape, [2, 32]);

@@ -9,6 +9,7 @@
 // Shifting by each row's own maximum keeps every term in (0, 1] for any s, so no single-pass bound applies.
 import * as tf from '@tensorflow/tfjs-core';
 import type { TorchBackend } from '../../engine/torch/backend.js';
+import type { Scope } from '../../engine/torch/aten.js';
 import type { DeviceClassContainer } from './deviceDcc.js';
 import { maskPairsByChunk, type DccSoftmaxTimings } from './dccSoftmax.js';
 
@@ -69,9 +70,9 @@ export function deviceDccSoftmax(backend: TorchBackend, dcc: DeviceClassContaine
       const z = sc.op('mm', q, sc.op('t', keys));
       t = lap('cosineMs', t);
       if (maskIndex) sc.tmp(aten.t('index_put_', z, maskIndex, negInf, false));
-      const [maxH, sumH] = backend.native.dccRows(z, s);
-      const rowMax = backend.native.toArray(sc.tmp(maxH)) as Float32Array;
-      sums.push(backend.native.toArray(sc.tmp(sumH)) as Float64Array);
+      const row = rowPass(backend, sc, z, s);
+      const rowMax = backend.native.toArray(row.rowMax) as Float32Array;
+      sums.push(backend.native.toArray(row.rowSum) as Float64Array);
       const shift = new Float32Array(B);
       for (let i = 0; i < B; i++) {
         shift[i] = s * Math.min(1, Math.max(-1, rowMax[i]));
@@ -79,7 +80,7 @@ export function deviceDccSoftmax(backend: TorchBackend, dcc: DeviceClassContaine
       }
       shifts.push(shift);
       t = lap('jsMs', t);
-      if (needGradient) parts.push(sc.op('mm', z, keys));
+      if (needGradient) parts.push(sc.op('mm', row.weights, keys));
       lap('gradientMs', t);
     }
 
@@ -108,4 +109,24 @@ export function deviceDccSoftmax(backend: TorchBackend, dcc: DeviceClassContaine
     for (let i = 0; i < B; i++) hardest[i] = hardest[i] === -Infinity ? NaN : Math.max(-1, Math.min(1, hardest[i]));
     return { logSumExp, gradient, hardestNegative: hardest, maskedCount, timings };
   });
+}
+
+/**
+ * The row pass over a chunk's cosines z [B, c] (masked slots at -inf): the gradient weights
+ * (exp(s (clamp(z) - m)) where -1 <= z <= 1, else 0), each row's raw maximum and its sum of terms in
+ * float64. On the CPU the addon does it in one fused pass, in place; elsewhere (CUDA) it is composed of
+ * ATen ops, which compute the same (a test checks the two against each other on the CPU).
+ */
+export function rowPass(backend: TorchBackend, sc: Scope, z: number, s: number, composed = backend.device !== 'cpu'): { weights: number; rowMax: number; rowSum: number } {
+  if (!composed) {
+    const [rowMax, rowSum] = backend.native.dccRows(z, s);
+    return { weights: z, rowMax: sc.tmp(rowMax), rowSum: sc.tmp(rowSum) };
+  }
+  const rowMax = sc.op('amax', z, [1], true);
+  const shift = sc.op('clamp', rowMax, -1, 1);
+  const terms = sc.op('exp', sc.op('mul.Scalar', sc.op('sub.Tensor', sc.op('clamp', z, -1, 1), shift), s));
+  const rowSum = sc.op('sum.dim_IntList', terms, [1], false, 'float64');
+  const outside = sc.op('gt.Scalar', sc.op('abs', z), 1);
+  const weights = sc.op('masked_fill.Scalar', terms, outside, 0);
+  return { weights, rowMax: sc.op('squeeze.dim', rowMax, 1), rowSum };
 }

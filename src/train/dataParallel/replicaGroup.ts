@@ -17,6 +17,7 @@ import type { Backbone, BackboneOptions } from '../../backbones/index.js';
 import { allocateShared, Command, Control, Phase, ReplicaFailed, splitRows, type RowRange, type SharedBuffers } from './shared.js';
 import { floatCount, writeVariables } from './variables.js';
 import type { ReplicaWorkerData } from './replicaWorker.js';
+import type { GradientExchange } from './exchange.js';
 
 export interface ReplicaGroupOptions {
   replicas: number;
@@ -30,7 +31,7 @@ export interface ReplicaGroupOptions {
   emaMomentum: number | null;
 }
 
-export class ReplicaGroup {
+export class ReplicaGroup implements GradientExchange {
   readonly rows: RowRange[];
   private readonly control: Control;
   private readonly shared: {
