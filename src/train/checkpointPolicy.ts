@@ -1,6 +1,7 @@
 // Checkpoint policy: what a training checkpoint holds and how a run comes back from one. It holds f_q
 // and f_k weights, the optimizer's momentum, the head's state, the data pipeline's position and the
 // configuration, so a resumed run continues exactly where it stopped. The file format is checkpoint.ts's.
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Backbone } from '../backbones/index.js';
 import type { DataPipeline, PipelineState } from '../data/pipeline.js';
@@ -22,6 +23,8 @@ export interface CheckpointedState {
 export class CheckpointPolicy {
   /** The newest checkpoint written or resumed from (named when training diverges). */
   last: string | null = null;
+  /** Step of `last`: a stop right after a periodic checkpoint finds it already written. */
+  private lastStep = -1;
 
   constructor(
     private readonly root: string,
@@ -36,6 +39,7 @@ export class CheckpointPolicy {
   }
 
   write(step: number): string {
+    if (step === this.lastStep && this.last) return this.last;
     const { config, fq, fk, sgd, head, pipeline } = this.state;
     const arrays: Record<string, ArrayEntry> = {};
     dumpVariables('fq', fq, arrays);
@@ -45,6 +49,7 @@ export class CheckpointPolicy {
     for (const [k, v] of Object.entries(hs.arrays)) arrays[`head/${k}`] = v;
     const p = saveCheckpoint(this.root, { step, arrays, json: { config, head: hs.json, pipeline: pipeline.getState(), savedAt: new Date().toISOString() } }, config.keepCheckpoints);
     this.last = p;
+    this.lastStep = step;
     this.onWrite({ step, path: p });
     return p;
   }
@@ -64,6 +69,8 @@ export class CheckpointPolicy {
     head.setState({ arrays: headArrays, json: ckpt.json.head as Record<string, unknown> });
     pipeline.setState(ckpt.json.pipeline as PipelineState);
     this.last = where;
+    // resumed into another output folder: that folder still needs a checkpoint of this step
+    this.lastStep = path.resolve(path.dirname(where)) === path.resolve(this.root) ? ckpt.step : -1;
     return ckpt.step;
   }
 }

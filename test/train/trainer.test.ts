@@ -63,9 +63,12 @@ for (const head of ['attfc', 'fc', 'pfc'] as const) {
     // first half, then "crash": stop after n steps (a checkpoint is written), then resume
     const h = train(cfg(b), quiet);
     h.on('step', (m) => m.step === n && h.stop());
+    const written: number[] = [];
+    h.on('checkpoint', (e) => written.push(e.step));
     const first = await h.done;
     assert.equal(first.interrupted, true);
     assert.equal(first.steps, n);
+    assert.deepEqual(written, [n], 'a stop right after the periodic checkpoint does not write the same step again');
     const second = await train(null, { ...quiet, resume: b }).done;
     assert.equal(second.steps, 2 * n);
     assert.equal(second.stepsThisRun, n);
