@@ -2,6 +2,7 @@
 // checkpoints, replicas, callbacks), restores a checkpoint when resuming, then runs the loop:
 // batch -> learning rate -> one step -> callbacks. Each concern lives in the module named for it.
 import { EventEmitter } from 'node:events';
+import path from 'node:path';
 import { createBackbone } from '../backbones/index.js';
 import { DataPipeline } from '../data/pipeline.js';
 import type { TrainConfigInput } from './config.js';
@@ -53,6 +54,57 @@ async function runTraining(
   const plan = await planRun(raw, options.resume);
   const c = plan.config;
   const { totalSteps } = plan;
+  const folder = RunFolder.open(c.output);
+  try {
+    if (plan.resumed) {
+      const { from, checkpoint } = plan.resumed;
+      if (checkpoint.step >= totalSteps) {
+        log(`attfc: ${from} is the end of a finished run (step ${checkpoint.step} of ${totalSteps}); nothing to train, nothing written`);
+        return finishedResult(plan, folder.dir, from);
+      }
+      // continuing into another folder: it must not hold a different run
+      if (runFolderOf(from) !== folder.dir) folder.prepareFresh(options.overwrite ?? false, '');
+    } else folder.prepareFresh(options.overwrite ?? false, `pass --resume ${c.output} to continue it, `);
+    return await trainInFolder(plan, folder, options, events, log, stopRequested);
+  } finally {
+    folder.close();
+  }
+}
+
+/** The run folder a checkpoint belongs to (<run>/checkpoints/ckpt-<step>), or null for a loose checkpoint. */
+function runFolderOf(checkpointDir: string): string | null {
+  const parent = path.dirname(path.resolve(checkpointDir));
+  return path.basename(parent) === 'checkpoints' ? path.dirname(parent) : null;
+}
+
+function finishedResult(plan: RunPlan, output: string, checkpoint: string): TrainResult {
+  return {
+    steps: plan.resumed!.checkpoint.step,
+    stepsThisRun: 0,
+    seconds: 0,
+    samplesPerSec: 0,
+    finalLoss: NaN,
+    identities: plan.numClasses,
+    images: plan.numImages,
+    verification: [],
+    output,
+    modelDir: null,
+    checkpoint,
+    interrupted: false,
+    alreadyFinished: true,
+  };
+}
+
+async function trainInFolder(
+  plan: RunPlan,
+  folder: RunFolder,
+  options: TrainOptions,
+  events: EventEmitter,
+  log: (line: string) => void,
+  stopRequested: () => boolean,
+): Promise<TrainResult> {
+  const c = plan.config;
+  const { totalSteps } = plan;
   const headSizing = sizeHead(c, plan.numClasses); // before the backbone: its errors come cheaper
   const fq = createBackbone(c.backbone, backboneOptions(c));
   const deviceBudget = await planHeap(plan, headSizing, fq, log).catch((e: unknown) => {
@@ -62,25 +114,26 @@ async function runTraining(
   const { head, fk, encoder } = createHead(c, plan.numClasses, headSizing, fq, deviceBudget);
   const sgd = createOptimizer(c, fq, head);
   const pipeline = createPipeline(plan, log);
-  const folder = new RunFolder(c.output);
   const checkpoints = new CheckpointPolicy(folder.checkpoints, { config: c, fq, fk, sgd, head, pipeline }, (e) => events.emit('checkpoint', e));
   let step = 0;
-  if (plan.resumed) {
-    step = checkpoints.restore(plan.resumed.checkpoint, plan.resumed.from);
-    log(`attfc: resumed from ${plan.resumed.from} at step ${step}`);
-  } else folder.startFresh(c);
-  const group = await startReplicas(plan, fq, fk, log);
-  folder.writeEnvironment(plan.replicas, plan.resumed?.from);
-  log(describeRun(plan, fq.paramCount(), headSizing.queueSize));
-  const verification = new VerificationCallback(c, fq, folder, log, (e) => events.emit('verify', e));
-  const trainStep = new TrainStep({ config: c, fq, head, sgd, encoder, group, localBatch: plan.localBatch, keysPerSample: plan.keysPerSample });
-
-  const startStep = step;
-  const t0 = performance.now();
-  const metrics = new MetricsCallback(c, totalSteps, { pipeline, head, group, folder }, (m) => events.emit('step', m));
-  let finalLoss = NaN;
-  let interrupted = false;
+  let group: Awaited<ReturnType<typeof startReplicas>> = null;
   try {
+    if (plan.resumed) {
+      step = checkpoints.restore(plan.resumed.checkpoint, plan.resumed.from);
+      folder.resumeAt(step, c);
+      log(`attfc: resumed from ${plan.resumed.from} at step ${step}`);
+    } else folder.startFresh(c);
+    group = await startReplicas(plan, fq, fk, log);
+    folder.writeEnvironment(plan.replicas, plan.resumed?.from);
+    log(describeRun(plan, fq.paramCount(), headSizing.queueSize));
+    const verification = new VerificationCallback(c, fq, folder, log, (e) => events.emit('verify', e));
+    const trainStep = new TrainStep({ config: c, fq, head, sgd, encoder, group, localBatch: plan.localBatch, keysPerSample: plan.keysPerSample });
+
+    const startStep = step;
+    const t0 = performance.now();
+    const metrics = new MetricsCallback(c, totalSteps, { pipeline, head, group, folder }, (m) => events.emit('step', m));
+    let finalLoss = NaN;
+    let interrupted = false;
     while (step < totalSteps) {
       // A prefetched batch resolves as a microtask, so without this the loop would never give the
       // event loop a turn: Ctrl-C (SIGINT) and worker messages would wait for the pipeline to run dry.
@@ -120,6 +173,7 @@ async function runTraining(
       modelDir,
       checkpoint: ckpt,
       interrupted,
+      alreadyFinished: false,
     };
   } finally {
     await group?.close();

@@ -93,7 +93,9 @@ export function registerTrainCommand(program: Command): void {
     .description('train a face-recognition backbone with the AttFC head (or a full-FC / Partial-FC / DCQ-style baseline)')
     .option('--config <file>', 'JSON or YAML config; flags given on the command line override it')
     .option('--print-config', 'print the resolved config as JSON and exit')
-    .option('--resume <dir>', `continue exactly from a checkpoint (a ckpt-* folder or a run folder: its newest checkpoint) with its saved config; flags may change only ${resumableFlags()}`);
+    .option('--resume <dir>', `continue exactly from a checkpoint (a ckpt-* folder or a run folder: its newest checkpoint) with its saved config; flags may change only ${resumableFlags()}`)
+    .option('--overwrite', 'replace the run a previous training left in --output (its config, metrics, checkpoints and model); without it a non-empty --output is refused')
+    .option('--allow-data-change', 'with --resume: continue on a data set other than the one the checkpoint was trained on (refused otherwise)');
   for (const f of FLAGS) {
     const opt = new Option(f.flag, f.help);
     if (f.choices) opt.choices([...f.choices]);
@@ -108,11 +110,15 @@ Examples:
   attfc train --data /data/ms1m-retinaface-t1 --backbone r50 --batch-size 64 --verify /data/ms1m-retinaface-t1/lfw.bin
   attfc train --resume runs/train            # continue the newest checkpoint exactly
   attfc train --resume runs/train --parallel threads --verify lfw.bin   # may change data/output paths, engine, logging
-Outputs in --output: config.json, environment.json, metrics.jsonl, checkpoints/ckpt-<step>/, model/ (model.json + weights).`,
+  attfc train --data data/synth --output runs/train --overwrite          # replace the previous run in runs/train
+Outputs in --output: config.json, environment.json, metrics.jsonl, checkpoints/ckpt-<step>/, model/ (model.json + weights).
+One training at a time writes a run folder (a .lock file names it; a killed run's lock is reclaimed). A new run
+refuses a folder that holds anything unless --overwrite; Ctrl-C or SIGTERM writes a checkpoint and exits 130 / 143.`,
   );
   cmd.action(async () => {
-    const o = cmd.opts() as { printConfig?: boolean; resume?: string };
+    const o = cmd.opts() as { printConfig?: boolean; resume?: string; overwrite?: boolean; allowDataChange?: boolean };
     if (o.resume && o.printConfig) throw new AttfcError('--print-config with --resume: the resumed run uses the checkpoint config; see <run>/config.json');
+    if (o.allowDataChange && !o.resume) throw new AttfcError('--allow-data-change: only meaningful with --resume <run>');
     // With --resume only what the user gave: the trainer applies it to the checkpoint's config where a resume allows.
     const given = o.resume ? givenConfig(cmd) : undefined;
     const config = given ? (Object.keys(given).length ? given : null) : resolveTrainConfig(cmd);
@@ -121,6 +127,6 @@ Outputs in --output: config.json, environment.json, metrics.jsonl, checkpoints/c
       return;
     }
     const { runTrainingCli } = await import('../trainRunner.js');
-    process.exitCode = await runTrainingCli(config, o.resume);
+    process.exitCode = await runTrainingCli(config, o.resume, { overwrite: o.overwrite, allowDataChange: o.allowDataChange });
   });
 }
