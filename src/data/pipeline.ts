@@ -218,6 +218,16 @@ export class DataPipeline {
     this.nextStep = state.step;
   }
 
+  /**
+   * Continues at batch `step` from the start of epoch `epoch`: a resume on a data set of another size,
+   * where the saved sampler position has no meaning.
+   */
+  restartAt(epoch: number, step: number): void {
+    this.queue = [];
+    this.sampler.restartAt(epoch);
+    this.nextStep = step;
+  }
+
   stats(): PipelineStats {
     return { ...this.totals };
   }

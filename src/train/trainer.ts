@@ -11,7 +11,9 @@ import { planRun, backboneOptions, type RunPlan } from './runPlan.js';
 import { sizeHead, createHead } from './headFactory.js';
 import { planHeap } from './heapPlan.js';
 import { RunFolder } from './runFolder.js';
-import { CheckpointPolicy } from './checkpointPolicy.js';
+import { CheckpointPolicy, type CheckpointedState } from './checkpointPolicy.js';
+import { splitRows, type RankRandomState } from './dataParallel/shared.js';
+import type { DatasetFingerprint } from '../data/fingerprint.js';
 import { startReplicas } from './replicas.js';
 import { VerificationCallback } from './verificationCallback.js';
 import { MetricsCallback } from './metricsCallback.js';
@@ -51,7 +53,7 @@ async function runTraining(
   log: (line: string) => void,
   stopRequested: () => boolean,
 ): Promise<TrainResult> {
-  const plan = await planRun(raw, options.resume);
+  const plan = await planRun(raw, options.resume, options.allowDataChange ?? false);
   const c = plan.config;
   const { totalSteps } = plan;
   const folder = RunFolder.open(c.output);
@@ -114,16 +116,38 @@ async function trainInFolder(
   const { head, fk, encoder } = createHead(c, plan.numClasses, headSizing, fq, deviceBudget);
   const sgd = createOptimizer(c, fq, head);
   const pipeline = createPipeline(plan, log);
-  const checkpoints = new CheckpointPolicy(folder.checkpoints, { config: c, fq, fk, sgd, head, pipeline }, (e) => events.emit('checkpoint', e));
+  const batchNormRows = splitRows(c.batchSize, plan.replicas).map(([a, b]) => b - a);
+  const state: CheckpointedState = { config: c, fq, fk, sgd, head, pipeline, data: plan.data, batchNormRows };
+  const checkpoints = new CheckpointPolicy(folder.checkpoints, state, (e) => events.emit('checkpoint', e));
   let step = 0;
   let group: Awaited<ReturnType<typeof startReplicas>> = null;
   try {
+    let replicaRandomStates: RankRandomState[] = [];
     if (plan.resumed) {
-      step = checkpoints.restore(plan.resumed.checkpoint, plan.resumed.from);
+      const savedImages = (plan.resumed.checkpoint.json.data as DatasetFingerprint | undefined)?.images;
+      const sameImages = savedImages === undefined || savedImages === plan.numImages;
+      const restored = checkpoints.restore(plan.resumed.checkpoint, plan.resumed.from, sameImages);
+      step = restored.step;
+      replicaRandomStates = restored.replicaRandomStates;
       folder.resumeAt(step, c);
       log(`attfc: resumed from ${plan.resumed.from} at step ${step}`);
+      if (plan.dataChange)
+        log(
+          `attfc: note: continuing on other data (--allow-data-change): ${c.data} differs from the checkpoint's in ${plan.dataChange}` +
+            `${sameImages ? '' : `, sampling from the start of epoch ${(plan.resumed.checkpoint.json.pipeline as { sampler: { epoch: number } }).sampler.epoch}`}`,
+        );
+      const saved = restored.batchNormRows;
+      if (saved && saved.join('+') !== batchNormRows.join('+'))
+        log(
+          `attfc: note: batch norm now normalises batches of ${describeRows(batchNormRows)} (the checkpoint: ${describeRows(saved)}); ` +
+            `the continuation is not bit-identical to an uninterrupted run`,
+        );
     } else folder.startFresh(c);
-    group = await startReplicas(plan, fq, fk, log);
+    group = await startReplicas(plan, fq, fk, log, replicaRandomStates);
+    if (group) {
+      const g = group;
+      state.replicaRandomStates = () => g.randomStates();
+    }
     folder.writeEnvironment(plan.replicas, plan.resumed?.from);
     log(describeRun(plan, fq.paramCount(), headSizing.queueSize));
     const verification = new VerificationCallback(c, fq, folder, log, (e) => events.emit('verify', e));
@@ -183,6 +207,11 @@ async function trainInFolder(
     fq.dispose();
     fk?.dispose();
   }
+}
+
+/** "8 rows on 1 replica", "4 + 4 rows on 2 replicas". */
+function describeRows(rows: number[]): string {
+  return `${rows.join(' + ')} rows on ${rows.length} replica${rows.length === 1 ? '' : 's'}`;
 }
 
 function createPipeline(plan: RunPlan, log: (line: string) => void): DataPipeline {

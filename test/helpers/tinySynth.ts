@@ -4,9 +4,9 @@ import path from 'node:path';
 import { synthesize } from '../../src/data/synthetic/index.js';
 import type { TrainConfigInput } from '../../src/train/config.js';
 
-export async function tinySynth(name = 'tiny', identities = 24, imagesPerIdentity = 4, size = 32): Promise<string> {
-  const dir = path.join(os.tmpdir(), `attfc-test-synth-${name}-${identities}x${imagesPerIdentity}-${size}`);
-  await synthesize(dir, { identities, imagesPerIdentity, size, seed: 7, verifyIdentities: 10, verifyPairs: 40, workers: 1 });
+export async function tinySynth(name = 'tiny', identities = 24, imagesPerIdentity = 4, size = 32, seed = 7): Promise<string> {
+  const dir = path.join(os.tmpdir(), `attfc-test-synth-${name}-${identities}x${imagesPerIdentity}-${size}${seed === 7 ? '' : `-seed${seed}`}`);
+  await synthesize(dir, { identities, imagesPerIdentity, size, seed, verifyIdentities: 10, verifyPairs: 40, workers: 1 });
   return dir;
 }
 
