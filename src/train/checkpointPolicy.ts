@@ -9,6 +9,7 @@ import type { Backbone } from '../backbones/index.js';
 import type { DataPipeline, PipelineState } from '../data/pipeline.js';
 import type { Head } from '../heads/types.js';
 import { AttfcError } from '../errors.js';
+import { nonFiniteValue } from '../util/finite.js';
 import type { DatasetFingerprint } from '../data/fingerprint.js';
 import type { TrainConfig } from './config.js';
 import type { Sgd } from './sgd.js';
@@ -65,6 +66,15 @@ export class CheckpointPolicy {
     sgd.momentumBuffers().forEach((m, i) => (arrays[`opt/${i}`] = m.dataSync().slice() as Float32Array));
     const hs = head.getState();
     for (const [k, v] of Object.entries(hs.arrays)) arrays[`head/${k}`] = v;
+    // a diverging run can keep a finite loss while its batch-norm statistics are already Inf/NaN
+    for (const [name, arr] of Object.entries(arrays)) {
+      const bad = arr instanceof Float32Array ? nonFiniteValue(arr) : null;
+      if (bad)
+        throw new AttfcError(
+          `training diverged: ${name} holds a non-finite value (${bad}) at step ${step}; checkpoint not written; ` +
+            `the last good checkpoint is ${this.last ?? '(none yet)'}; lower --lr or add --warmup-steps`,
+        );
+    }
     const dropout: RankRandomState[] = [
       { fq: fq.randomState?.() ?? null, fk: fk?.randomState?.() ?? null },
       ...(this.state.replicaRandomStates?.() ?? []),
@@ -91,6 +101,10 @@ export class CheckpointPolicy {
    */
   restore(ckpt: CheckpointData, where: string, sameImages = true): Restored {
     const { fq, fk, sgd, head, pipeline } = this.state;
+    for (const [name, arr] of Object.entries(ckpt.arrays)) {
+      const bad = arr instanceof Float32Array ? nonFiniteValue(arr) : null;
+      if (bad) throw new AttfcError(`${where}: ${name} holds a non-finite value (${bad}); the run had diverged by then: resume from an earlier checkpoint`);
+    }
     restoreVariables('fq', fq, ckpt.arrays, where);
     if (fk) restoreVariables('fk', fk, ckpt.arrays, where);
     sgd.momentumBuffers().forEach((m, i) => {
