@@ -10,6 +10,7 @@ import { learningRate } from './schedule.js';
 import { planRun, backboneOptions, type RunPlan } from './runPlan.js';
 import { sizeHead, createHead } from './headFactory.js';
 import { planHeap } from './heapPlan.js';
+import { checkBackboneSize, checkHostMemory, hostParts } from './hostMemory.js';
 import { RunFolder } from './runFolder.js';
 import { CheckpointPolicy, type CheckpointedState } from './checkpointPolicy.js';
 import { splitRows, type RankRandomState } from './dataParallel/shared.js';
@@ -108,6 +109,8 @@ async function trainInFolder(
   const c = plan.config;
   const { totalSteps } = plan;
   const headSizing = sizeHead(c, plan.numClasses); // before the backbone: its errors come cheaper
+  checkBackboneSize(c, plan.engine.backend);
+  checkHostMemory(hostParts(c, plan.numClasses, plan.numImages, headSizing.queueSize));
   const fq = createBackbone(c.backbone, backboneOptions(c));
   const deviceBudget = await planHeap(plan, headSizing, fq, log).catch((e: unknown) => {
     fq.dispose();
