@@ -68,6 +68,8 @@ test('eval argument errors are one-line user errors', async () => {
   await assert.rejects(run('eval', '--model', modelDir, '--bin', binA, binB, '--name', 'x'), /--name has 1 names but --bin has 2 files/);
   await assert.rejects(run('eval', '--model', modelDir, '--bin', binA, '--plot', join(dir, 'roc.pdf')), /--plot .*roc\.pdf: expected a \.svg or \.png file name/);
   await assert.rejects(run('eval', '--model', join(dir, 'missing'), '--bin', binA));
+  // outputs are checked before any work: a bad --plot is reported even though the model is missing
+  await assert.rejects(run('eval', '--model', join(dir, 'missing'), '--bin', binA, '--plot', join(dir, 'x.jpg')), /^AttfcError: --plot .*x\.jpg: expected a \.svg or \.png file name$/);
 });
 
 test('embed writes L2-normalised embeddings as JSON or a real .npy', async () => {
