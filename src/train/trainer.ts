@@ -7,6 +7,7 @@ import { createBackbone } from '../backbones/index.js';
 import { DataPipeline } from '../data/pipeline.js';
 import type { TrainConfigInput } from './config.js';
 import { learningRate } from './schedule.js';
+import { AttfcError } from '../errors.js';
 import { planRun, backboneOptions, type RunPlan } from './runPlan.js';
 import { sizeHead, createHead } from './headFactory.js';
 import { planHeap } from './heapPlan.js';
@@ -169,7 +170,16 @@ async function trainInFolder(
         interrupted = true;
         break;
       }
-      const batch = await pipeline.next();
+      const batch = await pipeline.next().catch((e: unknown) => {
+        if (!(e instanceof AttfcError)) throw e;
+        // bad data: keep what was trained; the checkpoint's pipeline state makes the failed batch again
+        if (step === startStep) throw new AttfcError(`${e.message}; stopped at step ${step}, before training anything in this run`);
+        const ckpt = checkpoints.write(step);
+        throw new AttfcError(
+          `${e.message}; stopped at step ${step} with checkpoint ${ckpt}; resume with --resume ${folder.dir} ` +
+            `once the data is repaired (then with --allow-data-change) or with a higher --max-bad-share`,
+        );
+      });
       const lr = learningRate(step, { lr: c.lr, totalSteps, schedule: c.schedule, warmupSteps: c.warmupSteps, polyPower: c.polyPower, minLr: 0 });
       const { loss, gradNorm } = trainStep.run(batch, lr, step, checkpoints.last);
       step++;
