@@ -75,7 +75,7 @@ export const TrainConfigSchema = z
     /** Data loading worker threads (default: all cores). */
     workers: positiveInt.optional(),
     prefetch: positiveInt.default(3),
-    /** Stop when more than this share of images cannot be decoded. */
+    /** Stop (with a checkpoint) when more than this share of the distinct images seen cannot be used. */
     maxBadShare: z.number().min(0).max(1).default(0.01),
     /** Export the trained f_q as a TensorFlow.js model at the end. */
     export: z.boolean().default(true),

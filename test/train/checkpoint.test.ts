@@ -85,3 +85,12 @@ test('what --resume may be handed: a missing tensors.bin, a file, a folder witho
   assert.throws(() => resolveCheckpoint(path.join(root, 'nope')), (e: unknown) => e instanceof AttfcError && /no such folder/.test(e.message));
   assert.throws(() => resolveCheckpoint(tmp()), (e: unknown) => e instanceof AttfcError && /no checkpoint found/.test(e.message));
 });
+
+test('keeping the newest k never deletes the checkpoint just written, even when older-run checkpoints have higher steps', () => {
+  const root = tmp();
+  saveCheckpoint(root, data(2, 1), 3);
+  saveCheckpoint(root, data(4, 1), 3);
+  // a resume from step 2 writes step 3 with --keep-checkpoints 1
+  const three = saveCheckpoint(root, data(3, 1), 1);
+  assert.deepEqual(listCheckpoints(root), [three]);
+});

@@ -47,7 +47,7 @@ const FLAGS: { flag: string; key: keyof TrainConfig; help: string; kind: 'string
   { flag: '--replicas <n>', key: 'replicas', help: "replicas for --parallel data (default: the number of cores)", kind: 'number' },
   { flag: '--workers <n>', key: 'workers', help: 'data decoding threads (default: all cores)', kind: 'number' },
   { flag: '--prefetch <n>', key: 'prefetch', help: 'batches decoded ahead (default 3)', kind: 'number' },
-  { flag: '--max-bad-share <r>', key: 'maxBadShare', help: 'stop if more than this share of images cannot be decoded (default 0.01)', kind: 'number' },
+  { flag: '--max-bad-share <r>', key: 'maxBadShare', help: 'stop (with a checkpoint) if more than this share of the images seen cannot be used: undecodable, or labelled otherwise than their identity record; each counted once (default 0.01)', kind: 'number' },
   { flag: '--no-export', key: 'export', help: 'do not export the TensorFlow.js model at the end', kind: 'negate' },
 ];
 
