@@ -128,7 +128,8 @@ export async function measureThroughput(job: ThroughputJob): Promise<ThroughputR
   const config = throughputConfig(job);
   const times: number[] = [];
   const metrics: StepMetrics[] = [];
-  const handle = train(config, { log: (l) => process.stderr.write(l + '\n') });
+  // the bench's own scratch run folder, replaced on every bench run
+  const handle = train(config, { overwrite: true, log: (l) => process.stderr.write(l + '\n') });
   handle.on('step', (m) => {
     times.push(performance.now());
     metrics.push(m);
