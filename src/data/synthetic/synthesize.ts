@@ -84,7 +84,8 @@ function checkReplaceable(out: string, options: ResolvedSynthOptions, overwrite:
   const how = 'pass --overwrite to replace it, or choose another --out';
   if (!meta || meta.generator !== 'attfc-synth')
     throw new AttfcError(`--out ${out}: holds a data set attfc synth did not make (${dataFiles.join(', ')}; no synth.json); ${how}`);
-  if (meta.complete === false) return;
+  // synth's own: interrupted, or the very set asked for (made meanwhile by another process)
+  if (meta.complete === false || (meta.generatorVersion === GENERATOR_VERSION && meta.options && sameOptions(meta.options, options))) return;
   if (meta.generatorVersion !== GENERATOR_VERSION)
     throw new AttfcError(`--out ${out}: holds a synthetic set made by generator version ${meta.generatorVersion}, not ${GENERATOR_VERSION}; ${how}`);
   throw new AttfcError(`--out ${out}: holds a synthetic set made with other options (${optionDifferences(meta.options, options)}); ${how}`);
