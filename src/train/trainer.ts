@@ -1,6 +1,8 @@
-// The trainer: builds what a run needs (plan, f_q, head, optimizer, data pipeline, run folder,
-// checkpoints, replicas, callbacks), restores a checkpoint when resuming, then runs the loop:
-// batch -> learning rate -> one step -> callbacks. Each concern lives in the module named for it.
+// The trainer: plans the run and takes its folder (locked; a fresh run refuses one that holds another
+// run, a resume of a finished run stops there), checks that the configuration fits in memory, builds
+// what a run needs (f_q, head, optimizer, data pipeline, checkpoints, replicas, callbacks), restores a
+// checkpoint when resuming, then runs the loop: batch -> learning rate -> one step -> callbacks. Each
+// concern lives in the module named for it.
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import { createBackbone } from '../backbones/index.js';
@@ -17,6 +19,7 @@ import { CheckpointPolicy, type CheckpointedState } from './checkpointPolicy.js'
 import { splitRows, type RankRandomState } from './dataParallel/shared.js';
 import type { DatasetFingerprint } from '../data/fingerprint.js';
 import { startReplicas } from './replicas.js';
+import { resumeNotes } from './resumeNotes.js';
 import { VerificationCallback } from './verificationCallback.js';
 import { MetricsCallback } from './metricsCallback.js';
 import { TrainStep, createOptimizer } from './trainStep.js';
@@ -69,7 +72,7 @@ async function runTraining(
       // continuing into another folder: it must not hold a different run
       if (runFolderOf(from) !== folder.dir) folder.prepareFresh(options.overwrite ?? false, '');
     } else folder.prepareFresh(options.overwrite ?? false, `pass --resume ${c.output} to continue it, `);
-    return await trainInFolder(plan, folder, options, events, log, stopRequested);
+    return await trainInFolder(plan, folder, events, log, stopRequested);
   } finally {
     folder.close();
   }
@@ -102,7 +105,6 @@ function finishedResult(plan: RunPlan, output: string, checkpoint: string): Trai
 async function trainInFolder(
   plan: RunPlan,
   folder: RunFolder,
-  options: TrainOptions,
   events: EventEmitter,
   log: (line: string) => void,
   stopRequested: () => boolean,
@@ -135,17 +137,7 @@ async function trainInFolder(
       replicaRandomStates = restored.replicaRandomStates;
       folder.resumeAt(step, c);
       log(`attfc: resumed from ${plan.resumed.from} at step ${step}`);
-      if (plan.dataChange)
-        log(
-          `attfc: note: continuing on other data (--allow-data-change): ${c.data} differs from the checkpoint's in ${plan.dataChange}` +
-            `${sameImages ? '' : `, sampling from the start of epoch ${(plan.resumed.checkpoint.json.pipeline as { sampler: { epoch: number } }).sampler.epoch}`}`,
-        );
-      const saved = restored.batchNormRows;
-      if (saved && saved.join('+') !== batchNormRows.join('+'))
-        log(
-          `attfc: note: batch norm now normalises batches of ${describeRows(batchNormRows)} (the checkpoint: ${describeRows(saved)}); ` +
-            `the continuation is not bit-identical to an uninterrupted run`,
-        );
+      for (const note of resumeNotes(plan, sameImages, restored.batchNormRows, batchNormRows)) log(note);
     } else folder.startFresh(c);
     group = await startReplicas(plan, fq, fk, log, replicaRandomStates);
     if (group) {
@@ -220,11 +212,6 @@ async function trainInFolder(
     fq.dispose();
     fk?.dispose();
   }
-}
-
-/** "8 rows on 1 replica", "4 + 4 rows on 2 replicas". */
-function describeRows(rows: number[]): string {
-  return `${rows.join(' + ')} rows on ${rows.length} replica${rows.length === 1 ? '' : 's'}`;
 }
 
 function createPipeline(plan: RunPlan, log: (line: string) => void): DataPipeline {
