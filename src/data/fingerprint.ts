@@ -2,7 +2,7 @@
 // labels (a RecordIO set's index and `property`; an image folder's file list). A resume compares it
 // with the data it is given, since a checkpoint's sampler position means nothing on other data.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { basename } from 'node:path';
 import { locateDataset, type FaceDataset } from './dataset.js';
 import { ImageFolderDataset } from './imageFolder.js';
@@ -18,11 +18,24 @@ export interface DatasetFingerprint {
 
 const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
 
+/** SHA-256 of a file read in slices (an index of a large set runs to hundreds of MB). */
+function sha256File(file: string): string {
+  const h = createHash('sha256');
+  const buf = Buffer.allocUnsafe(1 << 24);
+  const fd = openSync(file, 'r');
+  try {
+    for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return h.digest('hex');
+}
+
 export function datasetFingerprint(path: string, dataset: FaceDataset): DatasetFingerprint {
   const hashes: Record<string, string> = {};
   const loc = locateDataset(path);
   if (loc.format === 'recordio') {
-    hashes[basename(loc.idx)] = sha256(readFileSync(loc.idx));
+    hashes[basename(loc.idx)] = sha256File(loc.idx);
     if (loc.property) hashes.property = sha256(readFileSync(loc.property, 'utf8').trim());
   } else if (dataset instanceof ImageFolderDataset) {
     const h = createHash('sha256');
