@@ -15,7 +15,7 @@ const run = train({
   steps: 20,
   head: 'attfc', // or 'fc' (full FC), 'pfc' (Partial FC); sampleNum: 2 is DCQ-style
   verify: [`${data}/synth_val.bin`],
-});
+}, { overwrite: true }); // replace the run an earlier execution of this example left
 run.on('step', (m) => {
   if (m.step % 5 === 0) console.log(`step ${m.step}/${m.totalSteps} loss ${m.loss.toFixed(3)} ${m.samplesPerSec.toFixed(1)} samples/s`);
 });

@@ -6,6 +6,7 @@ import { loadEmbeddingModel } from './backbones/index.js';
 import { decodeRgbSquare, normalizeBatch } from './eval/images.js';
 import { readVerificationThreshold, type VerificationThreshold } from './eval/threshold.js';
 import { AttfcError } from './errors.js';
+import { firstNonFinite } from './util/finite.js';
 
 export type ImageInput = Buffer | string | tf.Tensor3D | tf.Tensor4D;
 
@@ -56,6 +57,8 @@ export async function loadEmbedder(dir: string, options: { batchSize?: number } 
     });
     const data = flat.dataSync() as Float32Array;
     flat.dispose();
+    const bad = firstNonFinite(data);
+    if (bad >= 0) throw new AttfcError(`the model produced a non-finite embedding (${data[bad]}) for image ${Math.floor(bad / embeddingSize)} of a batch; it cannot be used`);
     return Array.from({ length: x.shape[0] }, (_, i) => data.slice(i * embeddingSize, (i + 1) * embeddingSize));
   };
   const checkShape = (x: tf.Tensor4D, what: string): tf.Tensor4D => {

@@ -58,7 +58,8 @@ function pick(v: VerificationResult): Pick<AccuracyRunResult, 'accuracy' | 'std'
 
 async function runTrain(job: Extract<AccuracyJob, { kind: 'train' }>): Promise<AccuracyRunResult> {
   const steps: StepMetrics[] = [];
-  const handle = train(job.config, { log: (l) => process.stderr.write(l + '\n') });
+  // the bench's own scratch run folder, replaced on every bench run
+  const handle = train(job.config, { overwrite: true, log: (l) => process.stderr.write(l + '\n') });
   handle.on('step', (m) => steps.push(m));
   const r = await handle.done;
   if (!r.checkpoint) throw new Error(`${job.variant} seed ${job.seed}: training wrote no checkpoint`);

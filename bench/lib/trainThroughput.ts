@@ -136,7 +136,8 @@ export async function measureThroughput(job: ThroughputJob): Promise<ThroughputR
   const times: number[] = [];
   const metrics: StepMetrics[] = [];
   let peakNativeBytes = 0;
-  const handle = train(config, { log: (l) => process.stderr.write(l + '\n') });
+  // the bench's own scratch run folder, replaced on every bench run
+  const handle = train(config, { overwrite: true, log: (l) => process.stderr.write(l + '\n') });
   handle.on('step', (m) => {
     times.push(performance.now());
     metrics.push(m);

@@ -86,6 +86,16 @@ export class GraphBackbone implements Backbone {
     theirs.forEach((t, i) => this.named[i].variable.assign(t.variable));
   }
 
+  randomState(): number[] {
+    return this.dropoutRng.getState();
+  }
+
+  setRandomState(state: readonly (number | null)[]): void {
+    if (!Array.isArray(state) || state.length < 4 || state.slice(0, 4).some((x) => typeof x !== 'number'))
+      throw new Error(`${this.name}.setRandomState: expected the 5 numbers of Rng.getState(), got ${JSON.stringify(state)}`);
+    this.dropoutRng.setState(state.map((x) => (x === null ? NaN : x)));
+  }
+
   dispose(): void {
     for (const v of this.named) v.variable.dispose();
     this.byName.clear();

@@ -50,5 +50,11 @@ export interface Backbone {
   paramCount(): number;
   /** Copies every variable (parameters and running statistics) from a backbone of the same architecture. */
   copyFrom(other: Backbone): void;
+  /**
+   * State of the generator that draws dropout masks (JSON-able), for checkpoints: a resumed run
+   * continues the same masks. Absent on backbones without dropout.
+   */
+  randomState?(): number[];
+  setRandomState?(state: readonly (number | null)[]): void;
   dispose(): void;
 }

@@ -1,5 +1,6 @@
 // The built-in demo behind `npm start`: synthetic faces (cached) -> AttFC training -> verification on
 // held-out synthetic identities -> TensorFlow.js export -> a short report.
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { synthesize } from '../data/synthetic/index.js';
 import { train } from '../train/trainer.js';
@@ -47,7 +48,8 @@ export async function runDemo(out: string, steps: number, setup: DemoSetup = DEM
       logEvery: 50,
       checkpointEvery: 0,
     },
-    { log: (l) => view.log(l) },
+    // a demo run replaces the previous demo run (one trained on this demo's data), never another run
+    { log: (l) => view.log(l), overwrite: isDemoRun(path.join(out, 'run'), dataDir) },
   );
   handle.on('step', (m) => view.update(m));
   const r = await handle.done;
@@ -71,4 +73,14 @@ export async function runDemo(out: string, steps: number, setup: DemoSetup = DEM
     `      attfc serve ${r.modelDir}   (the browser face verifier; npm run demo:browser does this for runs/demo)`,
   ];
   process.stdout.write(lines.join('\n') + '\n');
+}
+
+/** Whether `runDir` holds a run trained on `dataDir` (a previous demo), by its config.json. */
+function isDemoRun(runDir: string, dataDir: string): boolean {
+  try {
+    const c = JSON.parse(readFileSync(path.join(runDir, 'config.json'), 'utf8')) as { data?: unknown };
+    return typeof c.data === 'string' && path.resolve(c.data) === path.resolve(dataDir);
+  } catch {
+    return false;
+  }
 }

@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander';
 import { createRequire } from 'node:module';
 import { BACKEND_NAMES, DEVICE_NAMES, shutdownEngine } from '../engine/index.js';
-import { isUserError } from '../errors.js';
+import { AttfcError, isUserError } from '../errors.js';
 import { commandModules } from './commands/index.js';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string; description: string };
@@ -23,11 +23,22 @@ export function buildProgram(): Command {
       // Commands call initEngine(), which reads these; explicit flags win over the environment.
       const o = cmd.optsWithGlobals() as { backend?: string; threads?: string; device?: string };
       if (o.backend && o.backend !== 'auto') process.env.ATTFC_BACKEND = o.backend;
-      if (o.threads) process.env.ATTFC_THREADS = String(o.threads);
+      if (o.threads !== undefined) process.env.ATTFC_THREADS = checkThreads('--threads ', o.threads);
+      else if (process.env.ATTFC_THREADS) checkThreads('ATTFC_THREADS=', process.env.ATTFC_THREADS);
+      const backend = process.env.ATTFC_BACKEND;
+      if (backend && !(BACKEND_NAMES as readonly string[]).includes(backend))
+        throw new AttfcError(`ATTFC_BACKEND=${backend}: expected one of ${BACKEND_NAMES.join(', ')}`);
       if (o.device) process.env.ATTFC_DEVICE = o.device;
     });
   for (const register of commandModules) register(program);
   return program;
+}
+
+/** A thread count from the flag or the environment (`what` names it in the message). */
+function checkThreads(what: string, value: string): string {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isInteger(n) || n < 1) throw new AttfcError(`${what}${value}: expected a whole number >= 1`);
+  return String(n);
 }
 
 export async function main(argv = process.argv): Promise<number> {

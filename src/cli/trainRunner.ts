@@ -1,34 +1,50 @@
-// Runs a training from the CLI: progress view, Ctrl-C handling, and a short report at the end.
+// Runs a training from the CLI: progress view, Ctrl-C / SIGTERM handling, and a short report at the end.
 import { train, type TrainResult } from '../train/trainer.js';
 import type { TrainConfig, TrainConfigInput } from '../train/config.js';
 import { createProgressView, formatDuration } from '../train/progress.js';
 
+/** Exit codes of a run stopped by a signal: 128 + the signal's number, as shells report them. */
+const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
+
 /** `config`: the full config of a new run, or with `resume` only the keys to change (or null). */
-export async function runTrainingCli(config: TrainConfig | Partial<TrainConfigInput> | null, resume?: string): Promise<number> {
+export async function runTrainingCli(
+  config: TrainConfig | Partial<TrainConfigInput> | null,
+  resume?: string,
+  flags: { overwrite?: boolean; allowDataChange?: boolean } = {},
+): Promise<number> {
   const view = createProgressView(process.stderr, config?.logEvery ?? 10);
-  const handle = train(config, { resume, log: (l) => view.log(l) });
+  const handle = train(config, { resume, ...flags, log: (l) => view.log(l) });
   handle.on('step', (m) => view.update(m));
-  let interrupts = 0;
-  const onSigint = () => {
-    interrupts++;
-    if (interrupts === 1) {
-      view.log('attfc: interrupted: finishing this step and writing a checkpoint (Ctrl-C again to abort now)');
+  // SIGTERM is what timeout, docker stop, Kubernetes and SLURM send: stop like Ctrl-C, with a checkpoint
+  let stoppedBy: keyof typeof SIGNAL_EXIT | null = null;
+  const onSignal = (signal: keyof typeof SIGNAL_EXIT) => {
+    if (stoppedBy === null) {
+      stoppedBy = signal;
+      view.log(`attfc: ${signal === 'SIGINT' ? 'interrupted' : 'terminated (SIGTERM)'}: finishing this step and writing a checkpoint (${signal === 'SIGINT' ? 'Ctrl-C' : 'a second signal'} again to abort now)`);
       handle.stop();
-    } else process.exit(130);
+    } else process.exit(SIGNAL_EXIT[signal]);
   };
+  const onSigint = () => onSignal('SIGINT');
+  const onSigterm = () => onSignal('SIGTERM');
   process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigterm);
   let result: TrainResult;
   try {
     result = await handle.done;
   } finally {
     view.stop();
     process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigterm);
   }
   printReport(result);
-  return result.interrupted ? 130 : 0;
+  return result.interrupted ? SIGNAL_EXIT[stoppedBy ?? 'SIGINT'] : 0;
 }
 
 export function printReport(r: TrainResult): void {
+  if (r.alreadyFinished) {
+    process.stderr.write(`attfc: the run was already finished at step ${r.steps}; nothing to do\n  checkpoint: ${r.checkpoint}\n`);
+    return;
+  }
   const lines = [
     `attfc: ${r.interrupted ? 'interrupted' : 'finished'} at step ${r.steps} (${r.stepsThisRun} this run) in ${formatDuration(r.seconds)}, ${r.samplesPerSec.toFixed(1)} samples/s, final loss ${r.finalLoss.toFixed(4)}`,
     ...r.verification.map((v) => `  ${v.name}: accuracy ${v.accuracy.toFixed(5)} +- ${v.std.toFixed(5)}, VAL@FAR=1e-3 ${v.valAtFar1e3.val.toFixed(4)} (${v.pairs} pairs)`),

@@ -127,6 +127,12 @@ export class RecordIODataset implements FaceDataset {
   readonly format = 'recordio' as const;
   readonly imageSize?: { width: number; height: number };
 
+  /**
+   * Set when the labels come from identity records: each image's own header label is then checked as
+   * it is read (opening only spot-checks them), with what `data inspect` reports for it.
+   */
+  private ownLabelCheck: { count: number; from: string; idStart: number } | null = null;
+
   private constructor(
     readonly source: string,
     readonly layout: RecordIOLayout,
@@ -169,6 +175,9 @@ export class RecordIODataset implements FaceDataset {
             throw new AttfcError(`${loc.property}: num_classes ${property.numClasses} disagrees with the ${numIdentities} identities of ${file.describeKey(0)} (header record)`);
           }
           spotCheckIdentities(file, layout, table);
+          const ds = new RecordIODataset(source, layout, file, table, numIdentities, property);
+          ds.ownLabelCheck = { ...(fromProperty ?? { count: numIdentities, from: `${file.describeKey(0)} (header record)` }), idStart: layout.idStart };
+          return ds;
         }
       }
       return new RecordIODataset(source, layout, file, table, numIdentities, property);
@@ -201,9 +210,19 @@ export class RecordIODataset implements FaceDataset {
   readImage(i: number): Buffer {
     const where = this.describe(i);
     const data = this.file.readRecordAt(this.table.offsets[i]!, where);
-    const { payload } = parseImageRecord(data, where);
-    if (payload.length === 0) throw new AttfcError(`${where}: image record has an empty payload`);
-    return payload;
+    const record = parseImageRecord(data, where);
+    if (record.payload.length === 0) throw new AttfcError(`${where}: image record has an empty payload`);
+    const check = this.ownLabelCheck;
+    if (check) {
+      // the same errors as `data inspect`: an image whose own label is not its identity is not used
+      const own = checkIdentityLabel(identityLabel(record), where, check);
+      const id = this.table.labels[i]!;
+      if (own !== id) {
+        const [s, e] = [this.table.starts[id]!, this.table.starts[id + 1]!];
+        throw new AttfcError(`${where}: label ${own} disagrees with identity record key ${check.idStart + id} (identity ${id}, image keys [${s + 1}, ${e + 1}))`);
+      }
+    }
+    return record.payload;
   }
 
   quality(i: number): number | undefined {

@@ -146,7 +146,11 @@ async function inspectRecordIO(
       if (wantLabels) listed.push({ key: String(key), label: value });
       if (log.attempt(() => checkIdentityLabel(value, where, numClasses)) !== undefined) labels[i] = value;
     });
-    if (layout.kind === 'insightface') checkIdentityRecords(file, layout, labels, log, property, loc.property);
+    if (layout.kind === 'insightface') {
+      const labelOfKey = new Map<number, number>();
+      imageKeys.forEach((key, i) => labelOfKey.set(key, labels[i]!));
+      checkIdentityRecords(file, layout, labelOfKey, log, property, loc.property);
+    }
     let maxLabel = -1;
     for (const v of labels) if (v > maxLabel) maxLabel = v;
     const counts = new Int32Array(numClasses?.count ?? maxLabel + 1);
@@ -185,11 +189,14 @@ function declaredClasses(
   return undefined;
 }
 
-/** insightface layout: identity ranges must tile the image keys and agree with every image's own label. */
+/**
+ * insightface layout: identity ranges must tile the image keys and agree with every image's own label
+ * (`labels` by record key: a missing key must not shift the others).
+ */
 function checkIdentityRecords(
   file: RecordIOFile,
   layout: { idStart: number; idEnd: number },
-  labels: Float64Array,
+  labels: Map<number, number>,
   log: ErrorLog,
   property: DatasetProperty | undefined,
   propertyPath: string | null,
@@ -215,10 +222,10 @@ function checkIdentityRecords(
     if (a !== expected || b < a || b > idStart) {
       log.add(`${where}: image range [${a}, ${b}) should start at key ${expected} (where the previous identity ends) and end by key ${idStart}`);
     }
-    // Image i has key i+1; compare each image in the range with its own label.
+    // compare each image in the range with its own label (missing keys are reported elsewhere)
     for (let k = Math.max(a, 1); k < Math.min(b, idStart); k++) {
-      const v = labels[k - 1]!;
-      if (!Number.isNaN(v) && v !== j) log.add(`${file.describeKey(k)}: label ${v} disagrees with identity record key ${key} (identity ${j}, image keys [${a}, ${b}))`);
+      const v = labels.get(k);
+      if (v !== undefined && !Number.isNaN(v) && v !== j) log.add(`${file.describeKey(k)}: label ${v} disagrees with identity record key ${key} (identity ${j}, image keys [${a}, ${b}))`);
     }
     if (b >= a) expected = b;
   }

@@ -25,7 +25,7 @@ export interface DataPipelineOptions {
   prefetch?: number;
   /** Random horizontal flip (default true). */
   flip?: boolean;
-  /** Largest tolerated share of undecodable images (default 0.01), checked once 100 images were seen. */
+  /** Largest tolerated share of unusable images (default 0.01), each counted once, checked once 100 images were seen. */
   maxBadShare?: number;
   /** Receives one message per replaced image (default: console.warn). */
   onWarning?: (message: string) => void;
@@ -60,13 +60,18 @@ export interface PipelineStats {
   waitMs: number;
   /** Total worker time spent reading, decoding and augmenting the consumed batches. */
   decodeMs: number;
-  /** Images that could not be decoded (and were replaced) in the consumed batches. */
+  /** Distinct images that could not be used (and were replaced) in the consumed batches, each counted once. */
   badImages: number;
   /** Images (queries + keys) in the consumed batches. */
   images: number;
+  /** Distinct images in the consumed batches (the denominator of maxBadShare). */
+  distinctImages: number;
 }
 
-/** Images to see before maxBadShare is enforced, so that one early bad image does not abort a run. */
+/**
+ * maxBadShare is enforced once this many images were drawn and this many distinct ones seen (or the
+ * whole set, if smaller), so that one early bad image does not abort a run.
+ */
 const MIN_IMAGES_FOR_BAD_SHARE = 100;
 
 interface Prefetched {
@@ -159,10 +164,15 @@ export class DataPipeline {
   private readonly maxBadShare: number;
   private readonly onWarning: (message: string) => void;
   private queue: Prefetched[] = [];
+  /** The batch next() handed on and has not finished (it failed, if next() threw): getState() points at it. */
+  private current: Prefetched | null = null;
   private nextStep = 0;
+  /** Which images the consumed batches held, and which of them could not be used (each counted once). */
+  private readonly seen: Uint8Array;
+  private readonly badSeen = new Set<number>();
   private nextJobId = 0;
   private closed = false;
-  private readonly totals: PipelineStats = { waitMs: 0, decodeMs: 0, badImages: 0, images: 0 };
+  private readonly totals: PipelineStats = { waitMs: 0, decodeMs: 0, badImages: 0, images: 0, distinctImages: 0 };
 
   constructor(options: DataPipelineOptions) {
     const { batchSize, sampleNum, inputSize } = options;
@@ -185,6 +195,7 @@ export class DataPipeline {
     this.sampleNum = sampleNum;
     this.inputSize = inputSize;
     this.dataset = openDataset(options.dataset);
+    this.seen = new Uint8Array(this.dataset.numImages);
     this.sampler = new IdentitySampler(this.dataset, { sampleNum, seed: options.seed });
     const config: WorkerConfig = { datasetPath: options.dataset, inputSize, seed: options.seed >>> 0, flip: options.flip ?? true };
     this.workers = Array.from({ length: workers }, () => new DecodeWorker(config));
@@ -192,30 +203,48 @@ export class DataPipeline {
     setImmediate(() => this.fill());
   }
 
-  /** The next batch, in step order. Rejects with AttfcError on bad data (see maxBadShare). */
+  /**
+   * The next batch, in step order. Rejects with AttfcError on bad data (see maxBadShare); getState()
+   * then still points at that batch, so a checkpoint taken now makes it again on resume.
+   */
   async next(): Promise<Batch> {
     if (this.closed) throw new Error('data pipeline is closed');
+    if (this.current) throw new Error('data pipeline: the previous batch failed; restore a state to continue');
     this.fill();
     const head = this.queue.shift()!;
+    this.current = head;
     this.fill();
     const t0 = performance.now();
     const { batch, reply } = await head.result;
     this.totals.waitMs += performance.now() - t0;
     this.account(reply);
+    this.current = null;
     return batch;
   }
 
   /** Where the next batch to be consumed starts; prefetched batches are re-made after setState. */
   getState(): PipelineState {
-    const head = this.queue[0];
+    const head = this.current ?? this.queue[0];
     if (head) return { sampler: structuredClone(head.samplerBefore), step: head.step };
     return { sampler: this.sampler.getState(), step: this.nextStep };
   }
 
   setState(state: PipelineState): void {
     this.queue = [];
+    this.current = null;
     this.sampler.setState(state.sampler);
     this.nextStep = state.step;
+  }
+
+  /**
+   * Continues at batch `step` from the start of epoch `epoch`: a resume on a data set of another size,
+   * where the saved sampler position has no meaning.
+   */
+  restartAt(epoch: number, step: number): void {
+    this.queue = [];
+    this.current = null;
+    this.sampler.restartAt(epoch);
+    this.nextStep = step;
   }
 
   stats(): PipelineStats {
@@ -260,15 +289,26 @@ export class DataPipeline {
   private account(reply: Extract<WorkerReply, { ok: true }>): void {
     this.totals.decodeMs += reply.decodeMs;
     this.totals.images += reply.queryIndices.length + reply.keyIndices.length;
-    this.totals.badImages += reply.bad.length;
+    const see = (i: number) => {
+      if (this.seen[i]) return;
+      this.seen[i] = 1;
+      this.totals.distinctImages++;
+    };
+    reply.queryIndices.forEach(see);
+    reply.keyIndices.forEach(see);
     for (const bad of reply.bad) {
+      see(bad.index);
+      if (this.badSeen.has(bad.index)) continue; // an image met again (as a key, or next epoch) is reported once
+      this.badSeen.add(bad.index);
       this.onWarning(`${bad.reason}; using ${this.dataset.describe(bad.replacement)} instead`);
     }
-    const { badImages, images } = this.totals;
-    if (images >= MIN_IMAGES_FOR_BAD_SHARE && badImages > this.maxBadShare * images) {
+    this.totals.badImages = this.badSeen.size;
+    const { badImages, distinctImages, images } = this.totals;
+    const enough = images >= MIN_IMAGES_FOR_BAD_SHARE && distinctImages >= Math.min(MIN_IMAGES_FOR_BAD_SHARE, this.seen.length);
+    if (enough && badImages > this.maxBadShare * distinctImages) {
       throw new AttfcError(
-        `${this.dataset.source}: ${badImages} of ${images} images could not be decoded ` +
-          `(${((100 * badImages) / images).toFixed(2)}%, more than maxBadShare ${(100 * this.maxBadShare).toFixed(2)}%)`,
+        `${this.dataset.source}: ${badImages} of the ${distinctImages} images seen so far could not be used ` +
+          `(${((100 * badImages) / distinctImages).toFixed(2)}%, more than maxBadShare ${(100 * this.maxBadShare).toFixed(2)}%)`,
       );
     }
   }

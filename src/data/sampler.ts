@@ -1,6 +1,7 @@
 // Identity-grouped sampling for AttFC: every image is a query once per epoch (random order), and each
 // query brings K-1 key images of its own identity, drawn uniformly with replacement (as the reference
 // attention loader does; a key may equal the query, a one-image identity repeats its image).
+import { AttfcError } from '../errors.js';
 import { hashInts } from '../util/hash.js';
 import { Rng } from '../util/rng.js';
 import type { FaceDataset } from './dataset.js';
@@ -110,7 +111,7 @@ export class IdentitySampler {
   /** Restores a state from getState() (possibly after a JSON round trip). */
   setState(state: SamplerState): void {
     if (state.seed >>> 0 !== this.seed || state.sampleNum !== this.sampleNum || state.numImages !== this.dataset.numImages) {
-      throw new RangeError(
+      throw new AttfcError(
         `sampler state is for seed ${state.seed}, K ${state.sampleNum}, ${state.numImages} images; ` +
           `this sampler has seed ${this.seed}, K ${this.sampleNum}, ${this.dataset.numImages} images`,
       );
@@ -122,6 +123,12 @@ export class IdentitySampler {
     this.epoch = state.epoch;
     this.position = state.position;
     this.keyRng.setState(state.keyRng.map((x) => (x === null ? NaN : x)));
+  }
+
+  /** Starts epoch `epoch` from its beginning (a resume on data whose positions no longer match). */
+  restartAt(epoch: number): void {
+    if (!(Number.isInteger(epoch) && epoch >= 0)) throw new RangeError(`epoch must be a whole number >= 0, got ${epoch}`);
+    this.startEpoch(epoch);
   }
 
   private startEpoch(epoch: number): void {

@@ -1,20 +1,22 @@
 // WASM heap accounting and the out-of-memory guard.
 //
 // tfjs-backend-wasm never checks malloc(): when the 32-bit heap (at most 4 GiB) is exhausted, malloc
-// returns 0 and the tensor is registered at address 0, silently overwriting other tensors and the
-// runtime's static data. The guard turns that into a clear error.
+// returns 0, and the backend registers the tensor at address 0 and copies an upload's values there,
+// silently overwriting other tensors and the runtime's static data. The guard wraps the module's
+// malloc itself, so a failed allocation throws before anything is written.
 import * as tf from '@tensorflow/tfjs-core';
 
-/** Thrown when a tensor cannot be placed on the WASM heap. */
+/** Thrown when a tensor (or another allocation) cannot be placed on the WASM heap. */
 export class WasmHeapExhaustedError extends Error {
   constructor(
-    readonly shape: number[],
-    readonly dtype: string,
+    readonly shape: number[] | null,
+    readonly dtype: string | null,
     readonly requestedBytes: number,
     readonly heapBytes: number,
   ) {
+    const what = shape ? `[${shape.join(',')}] ${dtype} (${formatBytes(requestedBytes)}` : `${formatBytes(requestedBytes)} (`;
     super(
-      `WASM heap exhausted allocating [${shape.join(',')}] ${dtype} (${formatBytes(requestedBytes)}; heap ${formatBytes(heapBytes)} of at most 4 GiB): ` +
+      `WASM heap exhausted allocating ${what}; heap ${formatBytes(heapBytes)} of at most 4 GiB): ` +
         `reduce --batch-size or the input size, use a smaller backbone, or keep large tables outside the heap (--head pfc/attfc)`,
     );
     this.name = 'WasmHeapExhaustedError';
@@ -28,10 +30,12 @@ export function formatBytes(n: number): string {
   return `${n} B`;
 }
 
-interface WasmData { id: number; memoryOffset: number | null }
+interface WasmModule {
+  HEAPU8: Uint8Array;
+  _malloc(bytes: number): number;
+}
 interface WasmBackendInternals {
-  wasm: { HEAPU8: Uint8Array; tfjs: { disposeData(id: number): void }; _free(p: number): void };
-  dataIdMap: { get(id: object): WasmData | undefined; delete(id: object): void };
+  wasm: WasmModule;
   move(dataId: object, values: unknown, shape: number[], dtype: string, refCount: number): void;
   __attfcGuard?: boolean;
 }
@@ -41,21 +45,38 @@ function wasmBackend(): WasmBackendInternals | null {
   return tf.backend() as unknown as WasmBackendInternals;
 }
 
-/** Wraps BackendWasm.move so that a failed allocation throws instead of corrupting memory. Idempotent. */
+/**
+ * Makes every allocation through the module's malloc throw WasmHeapExhaustedError instead of returning
+ * 0 (tensor uploads, kernel outputs, anything else the JS side allocates), and names the tensor's shape
+ * in the error when the allocation was a tensor's. Idempotent.
+ */
 export function installWasmOomGuard(): boolean {
   const b = wasmBackend();
   if (!b) return false;
   if (b.__attfcGuard) return true;
-  const orig = b.move.bind(b);
+  const wasm = b.wasm;
+  // emscripten's lazy stub replaces Module._malloc with the raw export on its first call: the setter
+  // takes that replacement as the function to wrap instead of letting it remove the guard.
+  let raw = wasm._malloc;
+  const guarded = (bytes: number): number => {
+    const p = raw(bytes);
+    if (p === 0 && bytes > 0) throw new WasmHeapExhaustedError(null, null, bytes, wasm.HEAPU8.length);
+    return p;
+  };
+  Object.defineProperty(wasm, '_malloc', {
+    configurable: true,
+    get: () => guarded,
+    set: (f: (bytes: number) => number) => {
+      raw = f;
+    },
+  });
+  const move = b.move.bind(b);
   b.move = function (dataId, values, shape, dtype, refCount) {
-    orig(dataId, values, shape, dtype, refCount);
-    const d = b.dataIdMap.get(dataId);
-    const size = shape.reduce((p, q) => p * q, 1);
-    if (d && d.memoryOffset === 0 && size > 0) {
-      b.wasm.tfjs.disposeData(d.id);
-      b.dataIdMap.delete(dataId);
-      const bytesPer = dtype === 'int32' || dtype === 'float32' ? 4 : 1;
-      throw new WasmHeapExhaustedError(shape, dtype, size * bytesPer, b.wasm.HEAPU8.length);
+    try {
+      move(dataId, values, shape, dtype, refCount);
+    } catch (e) {
+      if (e instanceof WasmHeapExhaustedError && e.shape === null) throw new WasmHeapExhaustedError(shape, dtype, e.requestedBytes, e.heapBytes);
+      throw e;
     }
   };
   b.__attfcGuard = true;

@@ -26,7 +26,7 @@ export async function embedImageFiles(
   for (let start = 0; start < files.length; start += batchSize) {
     const names = files.slice(start, start + batchSize);
     const rgb = await Promise.all(names.map((f) => decodeRgbSquare(f, size, f)));
-    const batch = await embedBatch(embedder, normalizeBatch(rgb, size), names.length);
+    const batch = await embedBatch(embedder, normalizeBatch(rgb, size), names.length, (row) => names[row]!);
     if (start === 0) {
       dim = batch.dim;
       out = new Float32Array(files.length * dim);

@@ -1,6 +1,8 @@
 // What evaluation needs from a model: a fixed square input size and a batch -> raw embeddings map.
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { AttfcError } from '../errors.js';
+import { firstNonFinite } from '../util/finite.js';
 
 /** A face-embedding model in inference mode. */
 export interface Embedder {
@@ -36,19 +38,27 @@ function checkBatch(pixels: Float32Array, n: number, size: number): void {
     throw new Error(`embedding batch has ${pixels.length} values, expected ${n}x${size}x${size}x3`);
 }
 
-async function readRows(t: tf.Tensor2D, n: number): Promise<{ dim: number; values: Float32Array }> {
+/**
+ * The rows of a batch's embeddings; a NaN or infinite value (a diverged model, or one whose outputs
+ * overflow float32) is an AttfcError naming the image (`describe(row)`), never a result.
+ */
+async function readRows(t: tf.Tensor2D, n: number, describe: (row: number) => string): Promise<{ dim: number; values: Float32Array }> {
   if (t.shape[0] !== n) throw new Error(`embedding model returned ${t.shape[0]} rows for ${n} images`);
-  const values = (await t.data()) as Float32Array;
-  return { dim: t.shape[1], values: Float32Array.from(values) };
+  const values = Float32Array.from((await t.data()) as Float32Array);
+  const bad = firstNonFinite(values);
+  if (bad >= 0) throw new AttfcError(`the model produced a non-finite embedding (${values[bad]}) for ${describe(Math.floor(bad / t.shape[1]))}; it cannot be used`);
+  return { dim: t.shape[1], values };
 }
 
-/** Embeds n normalised NHWC images (pixels from normalizeBatch). */
-export async function embedBatch(embedder: Embedder, pixels: Float32Array, n: number): Promise<EmbeddedBatch> {
+const rowOfBatch = (row: number) => `image ${row} of a batch`;
+
+/** Embeds n normalised NHWC images (pixels from normalizeBatch); `describe` names row i in errors. */
+export async function embedBatch(embedder: Embedder, pixels: Float32Array, n: number, describe: (row: number) => string = rowOfBatch): Promise<EmbeddedBatch> {
   const size = embedder.inputSize;
   checkBatch(pixels, n, size);
   const out = tf.tidy(() => embedder.embed(tf.tensor4d(pixels, [n, size, size, 3])));
   try {
-    const { dim, values } = await readRows(out, n);
+    const { dim, values } = await readRows(out, n, describe);
     return { dim, orig: values };
   } finally {
     out.dispose();
@@ -64,8 +74,8 @@ export async function embedBatchWithFlip(embedder: Embedder, pixels: Float32Arra
     return [embedder.embed(x), embedder.embed(tf.reverse(x, 2))];
   });
   try {
-    const o = await readRows(a, n);
-    const f = await readRows(b, n);
+    const o = await readRows(a, n, rowOfBatch);
+    const f = await readRows(b, n, (row) => `the mirror image of image ${row} of a batch`);
     return { dim: o.dim, orig: o.values, flip: f.values };
   } finally {
     a.dispose();

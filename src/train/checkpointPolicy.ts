@@ -1,13 +1,19 @@
 // Checkpoint policy: what a training checkpoint holds and how a run comes back from one. It holds f_q
-// and f_k weights, the optimizer's momentum, the head's state, the data pipeline's position and the
-// configuration, so a resumed run continues exactly where it stopped. The file format is checkpoint.ts's.
+// and f_k weights, the optimizer's momentum, the head's state, the data pipeline's position, every
+// replica's dropout generators and the configuration, so a resumed run continues exactly where it
+// stopped; and, to tell when it cannot, the data set's fingerprint and the rows each replica's batch
+// norm saw. The file format is checkpoint.ts's.
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Backbone } from '../backbones/index.js';
 import type { DataPipeline, PipelineState } from '../data/pipeline.js';
 import type { Head } from '../heads/types.js';
 import { AttfcError } from '../errors.js';
+import { nonFiniteValue } from '../util/finite.js';
+import type { DatasetFingerprint } from '../data/fingerprint.js';
 import type { TrainConfig } from './config.js';
 import type { Sgd } from './sgd.js';
+import type { RankRandomState } from './dataParallel/shared.js';
 import { saveCheckpoint, type ArrayEntry, type CheckpointData } from './checkpoint.js';
 
 export interface CheckpointedState {
@@ -17,11 +23,27 @@ export interface CheckpointedState {
   sgd: Sgd;
   head: Head;
   pipeline: DataPipeline;
+  data: DatasetFingerprint;
+  /** Rows of each batch every replica's batch norm normalises together (one entry per replica). */
+  batchNormRows: number[];
+  /** The workers' dropout states (ranks 1..); set once the replicas run. */
+  replicaRandomStates?: () => RankRandomState[];
+}
+
+/** What a restore hands back beyond the step: for the replicas, and for the log. */
+export interface Restored {
+  step: number;
+  /** Dropout states of ranks 1.. saved in the checkpoint (empty for older checkpoints). */
+  replicaRandomStates: RankRandomState[];
+  /** The batch-norm row groups at save time, or null for older checkpoints. */
+  batchNormRows: number[] | null;
 }
 
 export class CheckpointPolicy {
   /** The newest checkpoint written or resumed from (named when training diverges). */
   last: string | null = null;
+  /** Step of `last`: a stop right after a periodic checkpoint finds it already written. */
+  private lastStep = -1;
 
   constructor(
     private readonly root: string,
@@ -36,6 +58,7 @@ export class CheckpointPolicy {
   }
 
   write(step: number): string {
+    if (step === this.lastStep && this.last) return this.last;
     const { config, fq, fk, sgd, head, pipeline } = this.state;
     const arrays: Record<string, ArrayEntry> = {};
     dumpVariables('fq', fq, arrays);
@@ -43,15 +66,45 @@ export class CheckpointPolicy {
     sgd.momentumBuffers().forEach((m, i) => (arrays[`opt/${i}`] = m.dataSync().slice() as Float32Array));
     const hs = head.getState();
     for (const [k, v] of Object.entries(hs.arrays)) arrays[`head/${k}`] = v;
-    const p = saveCheckpoint(this.root, { step, arrays, json: { config, head: hs.json, pipeline: pipeline.getState(), savedAt: new Date().toISOString() } }, config.keepCheckpoints);
+    // a diverging run can keep a finite loss while its batch-norm statistics are already Inf/NaN
+    for (const [name, arr] of Object.entries(arrays)) {
+      const bad = arr instanceof Float32Array ? nonFiniteValue(arr) : null;
+      if (bad)
+        throw new AttfcError(
+          `training diverged: ${name} holds a non-finite value (${bad}) at step ${step}; checkpoint not written; ` +
+            `the last good checkpoint is ${this.last ?? '(none yet)'}; lower --lr or add --warmup-steps`,
+        );
+    }
+    const dropout: RankRandomState[] = [
+      { fq: fq.randomState?.() ?? null, fk: fk?.randomState?.() ?? null },
+      ...(this.state.replicaRandomStates?.() ?? []),
+    ];
+    const json = {
+      config,
+      head: hs.json,
+      pipeline: pipeline.getState(),
+      dropout,
+      batchNormRows: this.state.batchNormRows,
+      data: this.state.data,
+      savedAt: new Date().toISOString(),
+    };
+    const p = saveCheckpoint(this.root, { step, arrays, json }, config.keepCheckpoints);
     this.last = p;
+    this.lastStep = step;
     this.onWrite({ step, path: p });
     return p;
   }
 
-  /** Loads every part of the state from a checkpoint read from `where`; returns its step. */
-  restore(ckpt: CheckpointData, where: string): number {
+  /**
+   * Loads every part of the state from a checkpoint read from `where`. `sameImages`: the data has the
+   * checkpoint's images, so the sampler continues at its position (else at the start of its epoch).
+   */
+  restore(ckpt: CheckpointData, where: string, sameImages = true): Restored {
     const { fq, fk, sgd, head, pipeline } = this.state;
+    for (const [name, arr] of Object.entries(ckpt.arrays)) {
+      const bad = arr instanceof Float32Array ? nonFiniteValue(arr) : null;
+      if (bad) throw new AttfcError(`${where}: ${name} holds a non-finite value (${bad}); the run had diverged by then: resume from an earlier checkpoint`);
+    }
     restoreVariables('fq', fq, ckpt.arrays, where);
     if (fk) restoreVariables('fk', fk, ckpt.arrays, where);
     sgd.momentumBuffers().forEach((m, i) => {
@@ -62,9 +115,17 @@ export class CheckpointPolicy {
     const headArrays: Record<string, Float32Array | Int32Array> = {};
     for (const [k, v] of Object.entries(ckpt.arrays)) if (k.startsWith('head/')) headArrays[k.slice(5)] = v;
     head.setState({ arrays: headArrays, json: ckpt.json.head as Record<string, unknown> });
-    pipeline.setState(ckpt.json.pipeline as PipelineState);
+    const ps = ckpt.json.pipeline as PipelineState;
+    if (sameImages) pipeline.setState(ps);
+    else pipeline.restartAt(ps.sampler.epoch, ps.step);
+    const dropout = Array.isArray(ckpt.json.dropout) ? (ckpt.json.dropout as RankRandomState[]) : [];
+    if (dropout[0]?.fq) fq.setRandomState?.(dropout[0].fq);
+    if (dropout[0]?.fk && fk) fk.setRandomState?.(dropout[0].fk);
     this.last = where;
-    return ckpt.step;
+    // resumed into another output folder: that folder still needs a checkpoint of this step
+    this.lastStep = path.resolve(path.dirname(where)) === path.resolve(this.root) ? ckpt.step : -1;
+    const rows = ckpt.json.batchNormRows;
+    return { step: ckpt.step, replicaRandomStates: dropout.slice(1), batchNormRows: Array.isArray(rows) ? (rows as number[]) : null };
   }
 }
 

@@ -47,7 +47,8 @@ export const TrainConfigSchema = z
     marginS: z.number().positive().default(64),
     marginM1: z.number().default(1),
     marginM2: z.number().default(0.5),
-    marginM3: z.number().default(0),
+    /** Additive cosine margin; unset means the preset's (cosface 0.4, combined 0), an explicit 0 is kept. */
+    marginM3: z.number().optional(),
     marginGradient: z.enum(['straight-through', 'exact']).default('straight-through'),
 
     batchSize: positiveInt.default(128),
@@ -81,7 +82,7 @@ export const TrainConfigSchema = z
     /** Data loading worker threads (default: all cores). */
     workers: positiveInt.optional(),
     prefetch: positiveInt.default(3),
-    /** Stop when more than this share of images cannot be decoded. */
+    /** Stop (with a checkpoint) when more than this share of the distinct images seen cannot be used. */
     maxBadShare: z.number().min(0).max(1).default(0.01),
     /**
      * Export the trained f_q at the end: true or 'tfjs' writes the TensorFlow.js model folder, 'onnx'
@@ -97,16 +98,16 @@ export type TrainConfigInput = z.input<typeof TrainConfigSchema>;
 /** Preset margins (s, m1, m2, m3); 'combined' uses the marginM* values as given. */
 export function marginOptions(c: TrainConfig): { s: number; m1: number; m2: number; m3: number; gradient: 'straight-through' | 'exact' } {
   if (c.margin === 'arcface') return { s: c.marginS, m1: 1, m2: c.marginM2, m3: 0, gradient: c.marginGradient };
-  if (c.margin === 'cosface') return { s: c.marginS, m1: 1, m2: 0, m3: c.marginM3 || 0.4, gradient: c.marginGradient };
-  return { s: c.marginS, m1: c.marginM1, m2: c.marginM2, m3: c.marginM3, gradient: c.marginGradient };
+  if (c.margin === 'cosface') return { s: c.marginS, m1: 1, m2: 0, m3: c.marginM3 ?? 0.4, gradient: c.marginGradient };
+  return { s: c.marginS, m1: c.marginM1, m2: c.marginM2, m3: c.marginM3 ?? 0, gradient: c.marginGradient };
 }
 
 function describeAllowed(issue: z.core.$ZodIssue): string {
-  const i = issue as z.core.$ZodIssue & { values?: unknown[]; expected?: string; minimum?: number; maximum?: number; keys?: string[]; origin?: string };
+  const i = issue as z.core.$ZodIssue & { values?: unknown[]; expected?: string; minimum?: number; maximum?: number; inclusive?: boolean; keys?: string[]; origin?: string };
   if (i.code === 'invalid_value' && i.values) return `one of ${i.values.map((v) => JSON.stringify(v)).join(', ')}`;
-  if (i.code === 'invalid_type') return `a ${i.expected}`;
-  if (i.code === 'too_small') return `${i.origin === 'string' ? 'a non-empty string' : `a number >= ${i.minimum}`}`;
-  if (i.code === 'too_big') return `a number <= ${i.maximum}`;
+  if (i.code === 'invalid_type') return i.expected === 'int' ? 'a whole number' : `a ${i.expected}`;
+  if (i.code === 'too_small') return i.origin === 'string' ? 'a non-empty string' : `a number ${i.inclusive === false ? '>' : '>='} ${i.minimum}`;
+  if (i.code === 'too_big') return `a number ${i.inclusive === false ? '<' : '<='} ${i.maximum}`;
   if (i.code === 'unrecognized_keys') return `no such key (known keys: ${Object.keys(TrainConfigSchema.shape).join(', ')})`;
   return i.message;
 }

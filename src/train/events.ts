@@ -38,11 +38,20 @@ export interface TrainResult {
   checkpoint: string | null;
   /** True when stop() ended training early (a checkpoint was still written). */
   interrupted: boolean;
+  /** True when the resumed checkpoint was already the end of the run: nothing was trained or written. */
+  alreadyFinished: boolean;
 }
 
 export interface TrainOptions {
   /** Continue from a checkpoint folder (or a run's output folder: its newest checkpoint). */
   resume?: string;
+  /**
+   * Replace what a previous run left in the output folder (its config, metrics, checkpoints and model).
+   * Without it a fresh run refuses a non-empty output folder.
+   */
+  overwrite?: boolean;
+  /** Resume on a data set other than the one the checkpoint was trained on (refused otherwise). */
+  allowDataChange?: boolean;
   /** Where human-readable lines go (default stderr). */
   log?: (line: string) => void;
 }

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { initEngine, chooseBackend, engineInfo, type EngineInfo } from '../engine/index.js';
 import type { BackboneOptions } from '../backbones/index.js';
 import { openDataset } from '../data/dataset.js';
+import { datasetFingerprint, fingerprintDifferences, type DatasetFingerprint } from '../data/fingerprint.js';
 import { AttfcError } from '../errors.js';
 import { parseTrainConfig, resumedTrainConfig, type TrainConfig, type TrainConfigInput } from './config.js';
 import { loadCheckpoint, resolveCheckpoint, type CheckpointData } from './checkpoint.js';
@@ -27,9 +28,13 @@ export interface RunPlan {
   numClasses: number;
   numImages: number;
   totalSteps: number;
+  /** The training data's fingerprint (checkpoints record it). */
+  data: DatasetFingerprint;
+  /** On a resume allowed onto other data: what differs from the checkpoint's data; '' otherwise. */
+  dataChange: string;
 }
 
-export async function planRun(raw: Partial<TrainConfigInput> | null, resume: string | undefined): Promise<RunPlan> {
+export async function planRun(raw: Partial<TrainConfigInput> | null, resume: string | undefined, allowDataChange = false): Promise<RunPlan> {
   const { config: c, resumed } = resolveConfig(raw, resume);
   const parallel = planParallelism(c, await chooseBackend());
   const engine = await initEngine(parallel.replicas > 1 ? { threads: 1 } : {});
@@ -41,7 +46,13 @@ export async function planRun(raw: Partial<TrainConfigInput> | null, resume: str
   const dataset = openDataset(c.data);
   const numClasses = dataset.numIdentities;
   const numImages = dataset.numImages;
-  dataset.close();
+  let data: DatasetFingerprint;
+  try {
+    data = datasetFingerprint(c.data, dataset);
+  } finally {
+    dataset.close();
+  }
+  const dataChange = resumed ? checkSameData(resumed, c.data, data, allowDataChange) : '';
   if (numImages < c.batchSize) throw new AttfcError(`${c.data}: ${numImages} images is fewer than one batch (batchSize ${c.batchSize})`);
   const stepsPerEpoch = Math.floor(numImages / c.batchSize);
   return {
@@ -55,7 +66,25 @@ export async function planRun(raw: Partial<TrainConfigInput> | null, resume: str
     numClasses,
     numImages,
     totalSteps: c.steps ?? Math.max(1, Math.round(c.epochs * stepsPerEpoch)),
+    data,
+    dataChange,
   };
+}
+
+/**
+ * A resume continues on the data its checkpoint was trained on: other data (by the fingerprint) is an
+ * AttfcError unless `allow`, and then the difference is returned for the log. Checkpoints from before
+ * fingerprints were recorded are taken as they are.
+ */
+function checkSameData(resumed: NonNullable<RunPlan['resumed']>, path: string, now: DatasetFingerprint, allow: boolean): string {
+  const saved = resumed.checkpoint.json.data as DatasetFingerprint | undefined;
+  if (!saved || typeof saved !== 'object' || !saved.hashes) return '';
+  const diff = fingerprintDifferences(saved, now);
+  if (!diff || allow) return diff;
+  throw new AttfcError(
+    `--resume ${resumed.from}: the checkpoint was trained on ${saved.source} (${saved.images} images, ${saved.identities} identities); ` +
+      `${path} differs (${diff}); pass --allow-data-change to continue on it anyway (no longer an exact continuation)`,
+  );
 }
 
 /** The backbone options a configuration implies (f_q, f_k and every replica build from these). */

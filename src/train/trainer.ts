@@ -1,17 +1,25 @@
-// The trainer: builds what a run needs (plan, f_q, head, optimizer, data pipeline, run folder,
-// checkpoints, replicas, callbacks), restores a checkpoint when resuming, then runs the loop:
-// batch -> learning rate -> one step -> callbacks. Each concern lives in the module named for it.
+// The trainer: plans the run and takes its folder (locked; a fresh run refuses one that holds another
+// run, a resume of a finished run stops there), checks that the configuration fits in memory, builds
+// what a run needs (f_q, head, optimizer, data pipeline, checkpoints, replicas, callbacks), restores a
+// checkpoint when resuming, then runs the loop: batch -> learning rate -> one step -> callbacks. Each
+// concern lives in the module named for it.
 import { EventEmitter } from 'node:events';
+import path from 'node:path';
 import { createBackbone } from '../backbones/index.js';
 import { DataPipeline } from '../data/pipeline.js';
 import type { TrainConfigInput } from './config.js';
 import { learningRate } from './schedule.js';
+import { AttfcError } from '../errors.js';
 import { planRun, backboneOptions, type RunPlan } from './runPlan.js';
 import { sizeHead, createHead } from './headFactory.js';
 import { planHeap } from './heapPlan.js';
+import { checkBackboneSize, checkHostMemory, hostParts } from './hostMemory.js';
 import { RunFolder } from './runFolder.js';
-import { CheckpointPolicy } from './checkpointPolicy.js';
+import { CheckpointPolicy, type CheckpointedState } from './checkpointPolicy.js';
+import { splitRows, type RankRandomState } from './dataParallel/shared.js';
+import type { DatasetFingerprint } from '../data/fingerprint.js';
 import { startReplicas } from './replicas.js';
+import { resumeNotes } from './resumeNotes.js';
 import { VerificationCallback } from './verificationCallback.js';
 import { MetricsCallback } from './metricsCallback.js';
 import { TrainStep, createOptimizer } from './trainStep.js';
@@ -51,10 +59,62 @@ async function runTraining(
   log: (line: string) => void,
   stopRequested: () => boolean,
 ): Promise<TrainResult> {
-  const plan = await planRun(raw, options.resume);
+  const plan = await planRun(raw, options.resume, options.allowDataChange ?? false);
+  const c = plan.config;
+  const { totalSteps } = plan;
+  const folder = RunFolder.open(c.output);
+  try {
+    if (plan.resumed) {
+      const { from, checkpoint } = plan.resumed;
+      if (checkpoint.step >= totalSteps) {
+        log(`attfc: ${from} is the end of a finished run (step ${checkpoint.step} of ${totalSteps}); nothing to train, nothing written`);
+        return finishedResult(plan, folder.dir, from);
+      }
+      // continuing into another folder: it must not hold a different run
+      if (runFolderOf(from) !== folder.dir) folder.prepareFresh(options.overwrite ?? false, '');
+    } else folder.prepareFresh(options.overwrite ?? false, `pass --resume ${c.output} to continue it, `);
+    return await trainInFolder(plan, folder, events, log, stopRequested);
+  } finally {
+    folder.close();
+  }
+}
+
+/** The run folder a checkpoint belongs to (<run>/checkpoints/ckpt-<step>), or null for a loose checkpoint. */
+function runFolderOf(checkpointDir: string): string | null {
+  const parent = path.dirname(path.resolve(checkpointDir));
+  return path.basename(parent) === 'checkpoints' ? path.dirname(parent) : null;
+}
+
+function finishedResult(plan: RunPlan, output: string, checkpoint: string): TrainResult {
+  return {
+    steps: plan.resumed!.checkpoint.step,
+    stepsThisRun: 0,
+    seconds: 0,
+    samplesPerSec: 0,
+    finalLoss: NaN,
+    identities: plan.numClasses,
+    images: plan.numImages,
+    verification: [],
+    output,
+    modelDir: null,
+    checkpoint,
+    interrupted: false,
+    alreadyFinished: true,
+  };
+}
+
+async function trainInFolder(
+  plan: RunPlan,
+  folder: RunFolder,
+  events: EventEmitter,
+  log: (line: string) => void,
+  stopRequested: () => boolean,
+): Promise<TrainResult> {
   const c = plan.config;
   const { totalSteps } = plan;
   const headSizing = sizeHead(c, plan.numClasses); // before the backbone: its errors come cheaper
+  checkBackboneSize(c, plan.engine.backend);
+  checkHostMemory(hostParts(c, plan.numClasses, plan.numImages, headSizing.queueSize));
   const fq = createBackbone(c.backbone, backboneOptions(c));
   const deviceBudget = await planHeap(plan, headSizing, fq, log).catch((e: unknown) => {
     fq.dispose();
@@ -65,25 +125,38 @@ async function runTraining(
   const { head, fk, encoder } = createHead(c, plan.numClasses, headSizing, fq, deviceBudget);
   const sgd = createOptimizer(c, fq, head);
   const pipeline = createPipeline(plan, log);
-  const folder = new RunFolder(c.output);
-  const checkpoints = new CheckpointPolicy(folder.checkpoints, { config: c, fq, fk, sgd, head, pipeline }, (e) => events.emit('checkpoint', e));
+  const batchNormRows = splitRows(c.batchSize, plan.replicas).map(([a, b]) => b - a);
+  const state: CheckpointedState = { config: c, fq, fk, sgd, head, pipeline, data: plan.data, batchNormRows };
+  const checkpoints = new CheckpointPolicy(folder.checkpoints, state, (e) => events.emit('checkpoint', e));
   let step = 0;
-  if (plan.resumed) {
-    step = checkpoints.restore(plan.resumed.checkpoint, plan.resumed.from);
-    log(`attfc: resumed from ${plan.resumed.from} at step ${step}`);
-  } else folder.startFresh(c);
-  const group = await startReplicas(plan, fq, fk, log);
-  folder.writeEnvironment(plan.replicas, plan.resumed?.from);
-  log(describeRun(plan, fq.paramCount(), headSizing.queueSize));
-  const verification = new VerificationCallback(c, fq, folder, log, (e) => events.emit('verify', e));
-  const trainStep = new TrainStep({ config: c, fq, head, sgd, encoder, group, localBatch: plan.localBatch, keysPerSample: plan.keysPerSample });
-
-  const startStep = step;
-  const t0 = performance.now();
-  const metrics = new MetricsCallback(c, totalSteps, { pipeline, head, group, folder }, (m) => events.emit('step', m));
-  let finalLoss = NaN;
-  let interrupted = false;
+  let group: Awaited<ReturnType<typeof startReplicas>> = null;
   try {
+    let replicaRandomStates: RankRandomState[] = [];
+    if (plan.resumed) {
+      const savedImages = (plan.resumed.checkpoint.json.data as DatasetFingerprint | undefined)?.images;
+      const sameImages = savedImages === undefined || savedImages === plan.numImages;
+      const restored = checkpoints.restore(plan.resumed.checkpoint, plan.resumed.from, sameImages);
+      step = restored.step;
+      replicaRandomStates = restored.replicaRandomStates;
+      folder.resumeAt(step, c);
+      log(`attfc: resumed from ${plan.resumed.from} at step ${step}`);
+      for (const note of resumeNotes(plan, sameImages, restored.batchNormRows, batchNormRows)) log(note);
+    } else folder.startFresh(c);
+    group = await startReplicas(plan, fq, fk, log, replicaRandomStates);
+    if (group) {
+      const g = group;
+      state.replicaRandomStates = () => g.randomStates();
+    }
+    folder.writeEnvironment(plan.replicas, plan.resumed?.from);
+    log(describeRun(plan, fq.paramCount(), headSizing.queueSize));
+    const verification = new VerificationCallback(c, fq, folder, log, (e) => events.emit('verify', e));
+    const trainStep = new TrainStep({ config: c, fq, head, sgd, encoder, group, localBatch: plan.localBatch, keysPerSample: plan.keysPerSample });
+
+    const startStep = step;
+    const t0 = performance.now();
+    const metrics = new MetricsCallback(c, totalSteps, { pipeline, head, group, folder }, (m) => events.emit('step', m));
+    let finalLoss = NaN;
+    let interrupted = false;
     while (step < totalSteps) {
       // A prefetched batch resolves as a microtask, so without this the loop would never give the
       // event loop a turn: Ctrl-C (SIGINT) and worker messages would wait for the pipeline to run dry.
@@ -92,7 +165,16 @@ async function runTraining(
         interrupted = true;
         break;
       }
-      const batch = await pipeline.next();
+      const batch = await pipeline.next().catch((e: unknown) => {
+        if (!(e instanceof AttfcError)) throw e;
+        // bad data: keep what was trained; the checkpoint's pipeline state makes the failed batch again
+        if (step === startStep) throw new AttfcError(`${e.message}; stopped at step ${step}, before training anything in this run`);
+        const ckpt = checkpoints.write(step);
+        throw new AttfcError(
+          `${e.message}; stopped at step ${step} with checkpoint ${ckpt}; resume with --resume ${folder.dir} ` +
+            `once the data is repaired (then with --allow-data-change) or with a higher --max-bad-share`,
+        );
+      });
       const lr = learningRate(step, { lr: c.lr, totalSteps, schedule: c.schedule, warmupSteps: c.warmupSteps, polyPower: c.polyPower, minLr: 0 });
       const { loss, gradNorm } = trainStep.run(batch, lr, step, checkpoints.last);
       step++;
@@ -123,6 +205,7 @@ async function runTraining(
       modelDir,
       checkpoint: ckpt,
       interrupted,
+      alreadyFinished: false,
     };
   } finally {
     await group?.close();

@@ -162,3 +162,12 @@ test('CLI: data pack then data inspect (human, --json, --labels), exit code 1 on
   assert.match(bad.stdout, /errors +1\n.*z: identity folder has no/);
   await assert.rejects(runCli(['data', 'inspect', out, '--sample', 'many']), /expected a non-negative integer or "all"/);
 });
+
+test('a missing image key does not shift the labels: each image is compared with its identity by key', async () => {
+  const dir = freshDir();
+  await writeDataset(dir, [3, 3, 3, 3]); // keys 1..12, identities of 3
+  const idx = join(dir, 'train.idx');
+  writeFileSync(idx, readFileSync(idx, 'utf8').split('\n').filter((l) => !l.startsWith('2\t')).join('\n'));
+  const r = await inspect(dir, { sample: 0 });
+  assert.deepEqual(r.errors, [`${idx}: image key 2 is missing (the header record says image keys run 1..12)`]);
+});

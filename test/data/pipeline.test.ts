@@ -191,8 +191,8 @@ test('more bad images than maxBadShare, or an identity with no decodable image, 
   const p = new DataPipeline({ dataset: dir, batchSize: 25, sampleNum: 1, inputSize: 16, seed: 3, workers: 2, onWarning: () => undefined });
   await p.next();
   await p.next();
-  await p.next(); // 75 images seen: below the minimum for the check
-  await assert.rejects(p.next(), (e: unknown) => e instanceof AttfcError && /could not be decoded/.test(e.message));
+  await p.next(); // 75 images drawn: below the minimum for the check
+  await assert.rejects(p.next(), (e: unknown) => e instanceof AttfcError && /5 of the 50 images seen so far could not be used \(10\.00%, more than maxBadShare 1\.00%\)/.test(e.message));
   await p.close();
 
   const hopeless = await makeDataset('all-bad', [2, 1], [2]); // identity 1's only image is garbage
@@ -225,4 +225,71 @@ test('close() ends the workers so that a script can exit; idle workers never hol
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /done 3072/);
   }
+});
+
+test('an undecodable image met twice (as query and as key) counts once against maxBadShare', async () => {
+  // 160 images, 1 bad (0.6%); with seed 0 it is drawn twice among the first 120 images
+  const dir = await makeDataset('one-bad-of-160', Array(40).fill(4), [5]);
+  const warnings: string[] = [];
+  const p = new DataPipeline({ dataset: dir, batchSize: 40, sampleNum: 3, inputSize: 16, seed: 0, workers: 2, onWarning: (m) => warnings.push(m) });
+  try {
+    for (let i = 0; i < 3; i++) await p.next();
+    assert.equal(p.stats().badImages, 1);
+    assert.equal(warnings.length, 1, warnings.join('\n'));
+  } finally {
+    await p.close();
+  }
+});
+
+test('a batch that stops on bad data is where the pipeline state points, so a resume makes it again', async () => {
+  const hopeless = await makeDataset('hopeless-later', [3, 3, 1, 3], [6]); // identity 2's only image is garbage
+  const p = new DataPipeline({ dataset: hopeless, batchSize: 2, sampleNum: 2, inputSize: 16, seed: 0, workers: 1, onWarning: () => undefined });
+  let step = 0;
+  try {
+    for (;;) {
+      const before = p.getState();
+      const ok = await p.next().then(
+        () => true,
+        (e: Error) => (assert.match(e.message, /no other image of identity 2/), false),
+      );
+      if (!ok) {
+        assert.deepEqual(p.getState(), before, 'the state still points at the failed batch');
+        assert.equal(p.getState().step, step);
+        break;
+      }
+      step++;
+      assert.ok(step < 20, 'identity 2 is drawn within a few epochs');
+    }
+  } finally {
+    await p.close();
+  }
+});
+
+test('insightface layout: an image whose own label is out of range, negative or NaN is reported as inspect reports it, and not trained on', async () => {
+  const { RecordIOWriter } = await import('../../src/data/recordioWriter.js');
+  const dir = path.join(root, 'own-labels');
+  fs.mkdirSync(dir);
+  const w = new RecordIOWriter(path.join(dir, 'train.rec'), path.join(dir, 'train.idx'));
+  const rng = new Rng(5);
+  // identity records say 0 for keys 1-4 and 1 for keys 5-8; opening spot-checks only each identity's
+  // first and last image, so the middle ones carry the bad labels
+  const own = [0, NaN, 99, 0, 1, -1, 1, 1];
+  for (let i = 0; i < own.length; i++) w.writeRecord(i + 1, { labels: [own[i]!, 0.5], payload: await noiseJpeg(rng) });
+  w.writeRecord(9, { labels: [1, 5] });
+  w.writeRecord(10, { labels: [5, 9] });
+  w.writeRecord(0, { labels: [9, 11] });
+  w.close();
+  const warnings: string[] = [];
+  const p = new DataPipeline({ dataset: dir, batchSize: 8, sampleNum: 1, inputSize: 16, seed: 1, workers: 1, maxBadShare: 1, onWarning: (m) => warnings.push(m) });
+  const batch = await p.next(); // one epoch
+  await p.close();
+  const rec = path.join(dir, 'train.rec');
+  const expected = [
+    `${rec} key 2: label NaN is not a non-negative integer identity`,
+    `${rec} key 3: label 99 is out of range (num_classes is 2 from ${rec} key 0 (header record))`,
+    `${rec} key 6: label -1 is not a non-negative integer identity`,
+  ];
+  for (const e of expected) assert.ok(warnings.some((w) => w.startsWith(e)), `missing "${e}" in\n${warnings.join('\n')}`);
+  assert.equal(p.stats().badImages, 3);
+  assert.ok(![1, 2, 5].some((i) => batch.queryIndices.includes(i)), `trained on ${[...batch.queryIndices]}`);
 });

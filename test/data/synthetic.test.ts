@@ -2,7 +2,7 @@
 // quality score and low-quality share, held-out verification pairs, the written dataset, caching, CLI.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
@@ -241,7 +241,8 @@ test('synthesize writes a readable dataset and verification set, identical on wo
     const again = await synthesize(dirA, { ...opts, workers: 2 });
     assert.equal(again.cached, true);
     assert.equal(statSync(join(dirA, 'train.rec')).mtimeMs, recTime);
-    const changed = await synthesize(dirA, { ...opts, seed: 6, workers: 0 });
+    await assert.rejects(synthesize(dirA, { ...opts, seed: 6, workers: 0 }), /holds a synthetic set made with other options \(seed 5, not 6\); pass --overwrite/);
+    const changed = await synthesize(dirA, { ...opts, seed: 6, workers: 0 }, undefined, { overwrite: true });
     assert.equal(changed.cached, false);
     assert.ok(!readFileSync(join(dirA, 'train.rec')).equals(readFileSync(join(dirB, 'train.rec'))));
   } finally {
@@ -263,6 +264,29 @@ test('attfc synth renders, reports progress on stderr and a summary with the spe
     assert.match(stdout, /images\/s/);
     assert.match(stderr, /synth: \d+\/\d+ images/);
     assert.equal(readFileSync(join(dir, 'property'), 'utf8').trim(), '4,32,32');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('attfc synth --out never replaces a data set it did not make, or a synthetic one with other options, without --overwrite', async () => {
+  const dir = tempDir();
+  try {
+    for (const [f, text] of [['train.rec', 'REAL RECORDS'], ['train.idx', '1\t0\n'], ['property', '9,112,112\n']]) writeFileSync(join(dir, f), text);
+    const run = async (...extra: string[]) => {
+      const program = new Command('attfc').exitOverride();
+      registerSynthCommand(program, { stdout: () => undefined, stderr: () => undefined, interactive: false });
+      await program.parseAsync(['synth', '--identities', '4', '--images-per-identity', '2', '--size', '32', '--out', dir, '--verify-identities', '4', '--verify-pairs', '4', '--workers', '0', ...extra], { from: 'user' });
+    };
+    await assert.rejects(
+      run(),
+      (e: unknown) => e instanceof AttfcError && /--out .*: holds a data set attfc synth did not make \(train\.rec, train\.idx, property; no synth\.json\); pass --overwrite to replace it, or choose another --out/.test(e.message),
+    );
+    assert.equal(readFileSync(join(dir, 'train.rec'), 'utf8'), 'REAL RECORDS', 'the real data set is untouched');
+    await run('--overwrite');
+    assert.equal(readFileSync(join(dir, 'property'), 'utf8').trim(), '4,32,32');
+    await assert.rejects(run('--seed', '3'), /holds a synthetic set made with other options \(seed 0, not 3\)/);
+    await run(); // the same options: the cached set
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,6 +1,7 @@
 // `attfc eval` and `attfc embed` through commander, with a tiny model saved like a trained one.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
 import { Command } from 'commander';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -115,6 +116,8 @@ test('eval argument errors are one-line user errors', async () => {
   await assert.rejects(run('eval', '--model', modelDir, '--bin', binA, binB, '--name', 'x'), /--name has 1 names but --bin has 2 files/);
   await assert.rejects(run('eval', '--model', modelDir, '--bin', binA, '--plot', join(dir, 'roc.pdf')), /--plot .*roc\.pdf: expected a \.svg or \.png file name/);
   await assert.rejects(run('eval', '--model', join(dir, 'missing'), '--bin', binA));
+  // outputs are checked before any work: a bad --plot is reported even though the model is missing
+  await assert.rejects(run('eval', '--model', join(dir, 'missing'), '--bin', binA, '--plot', join(dir, 'x.jpg')), /^AttfcError: --plot .*x\.jpg: expected a \.svg or \.png file name$/);
 });
 
 test('embed writes L2-normalised embeddings as JSON or a real .npy', async () => {
@@ -164,4 +167,26 @@ test('npy header for a 1-D array and the SVG figure content', () => {
   assert.equal((svg.match(/<polyline /g) ?? []).length, 2);
   assert.match(svg, /False accept rate/);
   assert.match(svg, /True accept rate/);
+});
+
+test('embed and eval refuse a model with non-finite weights, and a model whose outputs are not finite', async () => {
+  const img = join(dir, 'finite-check.png');
+  writeFileSync(img, pairs[0].a);
+  // weights.bin with a NaN: what a diverged run would have exported
+  const nanDir = join(dir, 'nan-model');
+  await tinyModel().save(fileSaveHandler(nanDir, { inputSize: TINY_SIZE }));
+  const weights = readFileSync(join(nanDir, 'weights.bin'));
+  weights.writeFloatLE(NaN, 8);
+  writeFileSync(join(nanDir, 'weights.bin'), weights);
+  await assert.rejects(run('embed', '--model', nanDir, img), /weights\.bin: .* holds a non-finite value \(NaN\); the model diverged in training/);
+  await assert.rejects(run('eval', '--model', nanDir, '--bin', binA), /holds a non-finite value \(NaN\)/);
+  // finite weights, overflowing outputs
+  const hugeDir = join(dir, 'huge-model');
+  const huge = tinyModel();
+  huge.layers[0].setWeights([tf.fill([3, 3, 3, 4], 3e38), tf.zeros([4])]);
+  await huge.save(fileSaveHandler(hugeDir, { inputSize: TINY_SIZE }));
+  const npy = join(dir, 'huge.npy');
+  await assert.rejects(run('embed', '--model', hugeDir, '--out', npy, img), /non-finite embedding .*finite-check\.png/);
+  assert.equal(existsSync(npy), false, 'no all-NaN output file');
+  await assert.rejects(run('eval', '--model', hugeDir, '--bin', binA), /non-finite embedding/);
 });

@@ -90,7 +90,7 @@ test('loss and dL/dq equal the plain-loop reference: single chunk, and multi-chu
   const partial = checkAgainstReference({ ...base, chunkSlots: 10, deviceBudgetBytes: 20 * 8 * 4 });
   assert.deepEqual(partial.head.chunkPlacements(), ['resident', 'resident', 'streamed']);
   checkAgainstReference({ ...base, chunkSlots: 5, margin: ARCFACE, seed: 12 });
-  // s above FIXED_SHIFT_MAX_SCALE: the online-softmax path (per-chunk maximum, rescaled sums)
+  // s beyond singlePassFits: the online-softmax path (per-chunk maximum, rescaled sums)
   checkAgainstReference({ ...base, chunkSlots: 5, margin: { ...ARCFACE, s: 128 }, seed: 13 });
   checkAgainstReference({ ...base, chunkSlots: 7, deviceBudgetBytes: 0, margin: { ...ARCFACE, s: 100 }, seed: 14 });
 });

@@ -4,10 +4,18 @@ import path from 'node:path';
 import { synthesize } from '../../src/data/synthetic/index.js';
 import type { TrainConfigInput } from '../../src/train/config.js';
 
-export async function tinySynth(name = 'tiny', identities = 24, imagesPerIdentity = 4, size = 32, verify = { identities: 10, pairs: 40 }): Promise<string> {
+export async function tinySynth(
+  name = 'tiny',
+  identities = 24,
+  imagesPerIdentity = 4,
+  size = 32,
+  options: { verify?: { identities: number; pairs: number }; seed?: number } = {},
+): Promise<string> {
+  const verify = options.verify ?? { identities: 10, pairs: 40 };
+  const seed = options.seed ?? 7;
   const held = verify.identities === 10 && verify.pairs === 40 ? '' : `-v${verify.identities}x${verify.pairs}`;
-  const dir = path.join(os.tmpdir(), `attfc-test-synth-${name}-${identities}x${imagesPerIdentity}-${size}${held}`);
-  await synthesize(dir, { identities, imagesPerIdentity, size, seed: 7, verifyIdentities: verify.identities, verifyPairs: verify.pairs, workers: 1 });
+  const dir = path.join(os.tmpdir(), `attfc-test-synth-${name}-${identities}x${imagesPerIdentity}-${size}${held}${seed === 7 ? '' : `-seed${seed}`}`);
+  await synthesize(dir, { identities, imagesPerIdentity, size, seed, verifyIdentities: verify.identities, verifyPairs: verify.pairs, workers: 1 });
   return dir;
 }
 

@@ -24,7 +24,7 @@ test('defaults follow the reference recipe', () => {
 
 const bad: [Record<string, unknown>, RegExp][] = [
   [{ data: 'x', head: 'arc' }, /^config: head = "arc": expected one of "attfc", "fc", "pfc"$/],
-  [{ data: 'x', batchSize: 0 }, /^config: batchSize = 0: expected a number >= /],
+  [{ data: 'x', batchSize: 0 }, /^config: batchSize = 0: expected a number > 0$/],
   [{ data: 'x', batchSize: 'abc' }, /^config: batchSize = "abc": expected a number$/],
   [{ data: 'x', lr: -1 }, /^config: lr = -1: expected /],
   [{ data: 'x', sampleRate: 2 }, /^config: sampleRate = 2: expected a number <= 1$/],
@@ -81,4 +81,31 @@ test('resume: the saved config, with only operational keys changeable and the re
   assert.throws(() => resumedTrainConfig(saved, { steps: 200 }, 'c'), /steps cannot change \(saved 100, given 200\)/);
   assert.throws(() => resumedTrainConfig(saved, { logEvery: 0 }, 'c'), /logEvery = 0: expected/);
   for (const k of RESUME_MUTABLE_KEYS) assert.ok(k in TrainConfigSchema.shape, `${k} is a config key`);
+});
+
+test('an explicit margin value of 0 is kept: cosface with marginM3 0 has no cosine margin (0.4 only when unset)', () => {
+  assert.equal(marginOptions(parseTrainConfig({ data: 'x', margin: 'cosface', marginM3: 0 })).m3, 0);
+  assert.equal(marginOptions(parseTrainConfig({ data: 'x', margin: 'cosface' })).m3, 0.4);
+  assert.equal(marginOptions(parseTrainConfig({ data: 'x', margin: 'cosface', marginM3: 0.35 })).m3, 0.35);
+  assert.equal(marginOptions(parseTrainConfig({ data: 'x', margin: 'combined' })).m3, 0);
+  assert.equal(marginOptions(parseTrainConfig({ data: 'x', margin: 'combined', marginM3: 0.2 })).m3, 0.2);
+  // the configuration printed and saved with a run says what was given, not a value that means something else
+  assert.equal(parseTrainConfig({ data: 'x', margin: 'cosface' }).marginM3, undefined);
+});
+
+test('a value that must be positive says "> 0"; a fraction where a whole number belongs says so', () => {
+  const message = (raw: Record<string, unknown>) => {
+    try {
+      parseTrainConfig({ data: 'x', ...raw }, 'train');
+    } catch (e) {
+      return (e as Error).message;
+    }
+    return 'accepted';
+  };
+  assert.equal(message({ batchSize: 0 }), 'train: batchSize = 0: expected a number > 0');
+  assert.equal(message({ lr: 0 }), 'train: lr = 0: expected a number > 0');
+  assert.equal(message({ sampleRate: 0 }), 'train: sampleRate = 0: expected a number > 0');
+  assert.equal(message({ batchSize: 7.5 }), 'train: batchSize = 7.5: expected a whole number');
+  assert.equal(message({ warmupSteps: -1 }), 'train: warmupSteps = -1: expected a number >= 0');
+  assert.equal(message({ momentum: 2 }), 'train: momentum = 2: expected a number <= 1');
 });

@@ -124,3 +124,28 @@ test('the control block reports the fullest worker heap, rounded up to KiB', () 
   new Control(buffers).reportHeap(2, 1024);
   assert.equal(main.largestWorkerHeapBytes(), (300 * 1024 + 1) * 1024);
 });
+
+test('parallel "data" with dropout: every replica draws its own masks, checkpointed, so resume is exact; other replicas on resume are named', async () => {
+  const { loadCheckpoint } = await import('../../src/train/checkpoint.js');
+  const n = 2;
+  const cfg = (out: string): TrainConfigInput => ({ ...base(out), backbone: 'r18', widthMultiplier: 0.125, dropout: 0.3, head: 'fc', steps: 2 * n, checkpointEvery: n });
+  const a = tmp();
+  const b = tmp();
+  await train(cfg(a), quiet).done;
+  const h = train(cfg(b), quiet);
+  h.on('step', (m) => m.step === n && h.stop());
+  await h.done;
+  const mid = path.join(b, 'checkpoints', 'ckpt-000000002');
+  const dropout = loadCheckpoint(mid).json.dropout as { fq: number[] }[];
+  assert.equal(dropout.length, 2, 'one dropout state per replica');
+  assert.notDeepEqual(dropout[0].fq, dropout[1].fq, 'the replicas draw from different streams');
+  await train(null, { ...quiet, resume: b }).done;
+  assertNewestCheckpointsMatch(a, b);
+  // the same checkpoint continued on one WASM instance: allowed, and said in one line
+  const lines: string[] = [];
+  await train({ output: tmp(), parallel: 'threads' }, { resume: mid, log: (l) => lines.push(l) }).done;
+  assert.ok(
+    lines.some((l) => /^attfc: note: batch norm now normalises batches of 8 rows on 1 replica \(the checkpoint: 4 \+ 4 rows on 2 replicas\); the continuation is not bit-identical to an uninterrupted run$/.test(l)),
+    lines.join('\n'),
+  );
+});

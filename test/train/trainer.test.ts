@@ -24,7 +24,7 @@ const base = (output: string): TrainConfigInput => tinyTrainConfig(data, output)
 
 test('AttFC trains end to end: metrics, verification, checkpoint, a model plain tfjs loads, no tensor leak; it beats the untrained network', async () => {
   // the same 24 training identities, with 200 held-out pairs (20 identities) so that accuracy can move
-  const verifyData = await tinySynth('tiny', 24, 4, 32, { identities: 20, pairs: 200 });
+  const verifyData = await tinySynth('tiny', 24, 4, 32, { verify: { identities: 20, pairs: 200 } });
   const bin = path.join(verifyData, 'synth_val.bin');
   const out = tmp();
   const counts: number[] = [];
@@ -89,9 +89,12 @@ for (const head of ['attfc', 'fc', 'pfc'] as const) {
     // first half, then "crash": stop after n steps (a checkpoint is written), then resume
     const h = train(cfg(b), quiet);
     h.on('step', (m) => m.step === n && h.stop());
+    const written: number[] = [];
+    h.on('checkpoint', (e) => written.push(e.step));
     const first = await h.done;
     assert.equal(first.interrupted, true);
     assert.equal(first.steps, n);
+    assert.deepEqual(written, [n], 'a stop right after the periodic checkpoint does not write the same step again');
     const second = await train(null, { ...quiet, resume: b }).done;
     assert.equal(second.steps, 2 * n);
     assert.equal(second.stepsThisRun, n);

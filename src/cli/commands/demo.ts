@@ -61,7 +61,7 @@ export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
     .description('the built-in demo: make a synthetic face set (cached), train AttFC on it, evaluate on held-out identities, export the model')
-    .option('--out <dir>', 'where the data, logs and model go', 'runs/demo')
+    .option('--out <dir>', 'where the data, logs and model go (a previous demo run in <out>/run is replaced)', 'runs/demo')
     .option('--steps <n>', `training steps (default ${DEMO.steps})`, positiveSteps)
     .addOption(new Option('--tiny', 'test-only: a tiny data set and model, a few steps').hideHelp())
     .action(async (o: { out: string; steps?: number; tiny?: boolean }) => {

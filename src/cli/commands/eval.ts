@@ -1,7 +1,7 @@
 // `attfc eval` (verification .bin sets with insightface's protocol, IJB-B/C) and `attfc embed`.
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { writeFileSync, renameSync } from 'node:fs';
-import { extname } from 'node:path';
+import { existsSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, extname, resolve } from 'node:path';
 import { loadEmbeddingModel, updateModelMetadata } from '../../backbones/index.js';
 import { initEngine } from '../../engine/index.js';
 import { AttfcError } from '../../errors.js';
@@ -48,6 +48,18 @@ function positiveInt(flag: string) {
     if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${flag} expects a whole number >= 1, got '${v}'`);
     return n;
   };
+}
+
+/**
+ * Checks an output file before any work is done: its extension, and that its folder exists (the
+ * result of a long evaluation must not be lost to a typo in the path).
+ */
+function checkOutputFile(flag: string, file: string, extensions: readonly string[]): void {
+  if (!extensions.includes(extname(file).toLowerCase())) throw new AttfcError(`${flag} ${file}: expected a ${extensions.join(' or ')} file name`);
+  const folder = dirname(resolve(file));
+  if (!existsSync(folder)) throw new AttfcError(`${flag} ${file}: the folder ${folder} does not exist; create it first`);
+  if (!statSync(folder).isDirectory()) throw new AttfcError(`${flag} ${file}: ${folder} is a file, not a folder`);
+  if (existsSync(file) && statSync(file).isDirectory()) throw new AttfcError(`${flag} ${file}: is a folder; expected a file name`);
 }
 
 function pct(x: number, digits = 2): string {
@@ -153,6 +165,7 @@ export function registerEvalCommands(program: Command, deps: EvalCommandDeps = {
       if (bins.length === 0 && !opts.ijb) throw new AttfcError('eval: give --bin <files...> and/or --ijb <root>');
       if (opts.name && opts.name.length !== bins.length)
         throw new AttfcError(`eval: --name has ${opts.name.length} names but --bin has ${bins.length} files`);
+      if (opts.plot) checkOutputFile('--plot', opts.plot, ['.svg', '.png']);
       await initEngine();
       const loaded = await loadModel(opts.model);
       try {
@@ -263,7 +276,7 @@ export function registerEvalCommands(program: Command, deps: EvalCommandDeps = {
     .option('--batch-size <n>', 'images per forward pass', positiveInt('--batch-size'), 32)
     .action(async (images: string[], opts: EmbedOptions) => {
       const ext = opts.out ? extname(opts.out).toLowerCase() : '.json';
-      if (ext !== '.json' && ext !== '.npy') throw new AttfcError(`embed: --out ${opts.out}: expected a .json or .npy file name`);
+      if (opts.out) checkOutputFile('--out', opts.out, ['.json', '.npy']);
       if (ext === '.json') {
         const seen = new Set<string>();
         for (const f of images) {

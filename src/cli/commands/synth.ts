@@ -36,6 +36,7 @@ interface SynthFlags {
   verifyPairs?: number;
   jpegQuality?: number;
   workers?: number;
+  overwrite?: boolean;
 }
 
 /** Progress on the command's stderr: the shared bar when it is a terminal, a line per 10% otherwise. */
@@ -69,7 +70,8 @@ export function registerSynthCommand(program: Command, io: SynthIO = processIO):
         'images varying in pose, expression, lighting, background, occlusion, blur, noise, resolution and JPEG quality, ' +
         'a share of them low quality. Writes <out>/train.rec, train.idx, property (labels [identity, quality]), ' +
         'synth_val.bin (pairs of held-out identities, insightface .bin format) and synth.json. Deterministic from the seed; ' +
-        'if <out>/synth.json already records the same options nothing is rendered.',
+        'if <out>/synth.json already records the same options nothing is rendered. A folder holding another data set ' +
+        '(one synth did not make, or a synthetic one with other options) is refused unless --overwrite.',
     )
     .requiredOption('--identities <n>', 'training identities', parseNumber)
     .requiredOption('--images-per-identity <k>', 'images per training identity', parseNumber)
@@ -82,10 +84,11 @@ export function registerSynthCommand(program: Command, io: SynthIO = processIO):
     .option('--verify-pairs <n>', 'verification pairs, even (default 1000)', parseNumber)
     .option('--jpeg-quality <q>', 'best JPEG quality (default 92)', parseNumber)
     .option('--workers <n>', 'render threads (default: all cores, or the main thread for runs under 1000 images; 0 = main thread)', parseNumber)
+    .option('--overwrite', 'replace a data set already in --out (one synth did not make, or made with other options)')
     .action(async (flags: SynthFlags) => {
-      const { out, ...rest } = flags;
+      const { out, overwrite, ...rest } = flags;
       const options: SynthOptions = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) as unknown as SynthOptions;
-      const summary = await synthesize(path.resolve(out), options, progressPrinter(io));
+      const summary = await synthesize(path.resolve(out), options, progressPrinter(io), { overwrite: overwrite === true });
       io.stdout(formatSynthSummary(summary));
     });
 }

@@ -50,7 +50,7 @@ const FLAGS: { flag: string; key: keyof TrainConfig; help: string; kind: 'string
   { flag: '--replicas <n>', key: 'replicas', help: "replicas for --parallel data (default: the number of cores)", kind: 'number' },
   { flag: '--workers <n>', key: 'workers', help: 'data decoding threads (default: all cores)', kind: 'number' },
   { flag: '--prefetch <n>', key: 'prefetch', help: 'batches decoded ahead (default 3)', kind: 'number' },
-  { flag: '--max-bad-share <r>', key: 'maxBadShare', help: 'stop if more than this share of images cannot be decoded (default 0.01)', kind: 'number' },
+  { flag: '--max-bad-share <r>', key: 'maxBadShare', help: 'stop (with a checkpoint) if more than this share of the images seen cannot be used: undecodable, or labelled otherwise than their identity record; each counted once (default 0.01)', kind: 'number' },
   { flag: '--export <format>', key: 'export', help: 'model written at the end: tfjs (default: model/ with model.json + weights.bin) or onnx (model/ plus model/model.onnx)', kind: 'string', choices: ['tfjs', 'onnx'] },
   { flag: '--no-export', key: 'export', help: 'do not export the model at the end', kind: 'negate' },
 ];
@@ -97,7 +97,9 @@ export function registerTrainCommand(program: Command): void {
     .description('train a face-recognition backbone with the AttFC head (or a full-FC / Partial-FC / DCQ-style baseline)')
     .option('--config <file>', 'JSON or YAML config; flags given on the command line override it')
     .option('--print-config', 'print the resolved config as JSON and exit')
-    .option('--resume <dir>', `continue exactly from a checkpoint (a ckpt-* folder or a run folder: its newest checkpoint) with its saved config; flags may change only ${resumableFlags()}`);
+    .option('--resume <dir>', `continue exactly from a checkpoint (a ckpt-* folder or a run folder: its newest checkpoint) with its saved config; flags may change only ${resumableFlags()}`)
+    .option('--overwrite', 'replace the run a previous training left in --output (its config, metrics, checkpoints and model); without it a non-empty --output is refused')
+    .option('--allow-data-change', 'with --resume: continue on a data set other than the one the checkpoint was trained on (refused otherwise)');
   for (const f of FLAGS) {
     const opt = new Option(f.flag, f.help);
     if (f.choices) opt.choices([...f.choices]);
@@ -113,11 +115,15 @@ Examples:
   attfc train --resume runs/train            # continue the newest checkpoint exactly
   attfc train --resume runs/train --parallel threads --verify lfw.bin   # may change data/output paths, engine, logging
   attfc train --data data/synth --init-from w600k_r50.onnx --steps 500 --lr 0.01 --export onnx   # fine-tune an insightface model
-Outputs in --output: config.json, environment.json, metrics.jsonl, checkpoints/ckpt-<step>/, model/ (model.json + weights).`,
+  attfc train --data data/synth --output runs/train --overwrite          # replace the previous run in runs/train
+Outputs in --output: config.json, environment.json, metrics.jsonl, checkpoints/ckpt-<step>/, model/ (model.json + weights).
+One training at a time writes a run folder (a .lock file names it; a killed run's lock is reclaimed). A new run
+refuses a folder that holds anything unless --overwrite; Ctrl-C or SIGTERM writes a checkpoint and exits 130 / 143.`,
   );
   cmd.action(async () => {
-    const o = cmd.opts() as { printConfig?: boolean; resume?: string };
+    const o = cmd.opts() as { printConfig?: boolean; resume?: string; overwrite?: boolean; allowDataChange?: boolean };
     if (o.resume && o.printConfig) throw new AttfcError('--print-config with --resume: the resumed run uses the checkpoint config; see <run>/config.json');
+    if (o.allowDataChange && !o.resume) throw new AttfcError('--allow-data-change: only meaningful with --resume <run>');
     // With --resume only what the user gave: the trainer applies it to the checkpoint's config where a resume allows.
     const given = o.resume ? givenConfig(cmd) : undefined;
     const config = given ? (Object.keys(given).length ? given : null) : resolveTrainConfig(cmd);
@@ -126,6 +132,6 @@ Outputs in --output: config.json, environment.json, metrics.jsonl, checkpoints/c
       return;
     }
     const { runTrainingCli } = await import('../trainRunner.js');
-    process.exitCode = await runTrainingCli(config, o.resume);
+    process.exitCode = await runTrainingCli(config, o.resume, { overwrite: o.overwrite, allowDataChange: o.allowDataChange });
   });
 }

@@ -1,9 +1,12 @@
 // Writes a synthetic face dataset: training identities to train.rec/.idx/property (insightface layout,
 // labels [identity, quality]), held-out identities to the verification set synth_val.bin, and the
-// generator settings to synth.json. A directory whose synth.json matches the options is reused as is.
+// generator settings to synth.json. A directory whose synth.json matches the options is reused as is;
+// one that holds any other data set (not made by synth, or made with other options) is replaced only
+// when asked to (`overwrite`).
 import { existsSync, readFileSync, rmSync, writeFileSync, mkdirSync, renameSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
+import { AttfcError } from '../../errors.js';
 import { InsightfaceRecWriter } from '../recordioWriter.js';
 import { writeVerificationBin } from '../../eval/binWriter.js';
 import { checkWorkers, GENERATOR_VERSION, resolveSynthOptions, type ResolvedSynthOptions, type SynthOptions } from './options.js';
@@ -56,6 +59,44 @@ export interface SynthSummary {
 
 interface SynthMeta extends Omit<SynthSummary, 'out' | 'cached'> {
   generator: 'attfc-synth';
+  /** false while rendering: the folder is synth's own, but its files are not (yet) this set. */
+  complete?: boolean;
+}
+
+function readMeta(out: string): SynthMeta | null {
+  try {
+    return JSON.parse(readFileSync(join(out, SYNTH_FILES.meta), 'utf8')) as SynthMeta;
+  } catch {
+    return null;
+  }
+}
+
+/** The options that differ, as "seed 5, not 6" (saved value first). */
+function optionDifferences(saved: ResolvedSynthOptions, wanted: ResolvedSynthOptions): string {
+  const keys = [...new Set([...Object.keys(saved), ...Object.keys(wanted)])] as (keyof ResolvedSynthOptions)[];
+  return keys
+    .filter((k) => saved[k] !== wanted[k])
+    .map((k) => `${k} ${saved[k]}, not ${wanted[k]}`)
+    .join('; ');
+}
+
+/**
+ * Refuses to render into `out` over a data set synth did not make, or over a finished synthetic set
+ * made with other options, unless `overwrite`. An interrupted synth run's folder is synth's own.
+ */
+function checkReplaceable(out: string, options: ResolvedSynthOptions, overwrite: boolean): void {
+  if (overwrite) return;
+  const dataFiles = [SYNTH_FILES.rec, SYNTH_FILES.idx, SYNTH_FILES.property, SYNTH_FILES.verification].filter((f) => existsSync(join(out, f)));
+  if (dataFiles.length === 0) return;
+  const meta = readMeta(out);
+  const how = 'pass --overwrite to replace it, or choose another --out';
+  if (!meta || meta.generator !== 'attfc-synth')
+    throw new AttfcError(`--out ${out}: holds a data set attfc synth did not make (${dataFiles.join(', ')}; no synth.json); ${how}`);
+  // synth's own: interrupted, or the very set asked for (made meanwhile by another process)
+  if (meta.complete === false || (meta.generatorVersion === GENERATOR_VERSION && meta.options && sameOptions(meta.options, options))) return;
+  if (meta.generatorVersion !== GENERATOR_VERSION)
+    throw new AttfcError(`--out ${out}: holds a synthetic set made by generator version ${meta.generatorVersion}, not ${GENERATOR_VERSION}; ${how}`);
+  throw new AttfcError(`--out ${out}: holds a synthetic set made with other options (${optionDifferences(meta.options, options)}); ${how}`);
 }
 
 function sameOptions(a: ResolvedSynthOptions, b: ResolvedSynthOptions): boolean {
@@ -67,12 +108,8 @@ function sameOptions(a: ResolvedSynthOptions, b: ResolvedSynthOptions): boolean 
 function cachedSummary(out: string, options: ResolvedSynthOptions): SynthSummary | null {
   const metaPath = join(out, SYNTH_FILES.meta);
   if (!existsSync(metaPath)) return null;
-  let meta: SynthMeta;
-  try {
-    meta = JSON.parse(readFileSync(metaPath, 'utf8')) as SynthMeta;
-  } catch {
-    return null;
-  }
+  const meta = readMeta(out);
+  if (!meta || meta.complete === false) return null;
   if (meta.generator !== 'attfc-synth' || meta.generatorVersion !== GENERATOR_VERSION || !meta.options) return null;
   if (!sameOptions(meta.options, options)) return null;
   const needed = [SYNTH_FILES.rec, SYNTH_FILES.idx, SYNTH_FILES.property, ...(options.verifyPairs > 0 ? [SYNTH_FILES.verification] : [])];
@@ -83,18 +120,28 @@ function cachedSummary(out: string, options: ResolvedSynthOptions): SynthSummary
 
 /**
  * Renders the synthetic dataset described by `opts` into `out` (see SYNTH_FILES), using a pool of
- * render threads; returns at once if `out/synth.json` records identical options. `onProgress` is
- * called after every image with (done, total).
+ * render threads; returns at once if `out/synth.json` records identical options. A folder holding any
+ * other data set is an AttfcError unless `overwrite`. `onProgress` is called after every image with
+ * (done, total).
  */
-export async function synthesize(out: string, opts: SynthOptions, onProgress?: (done: number, total: number) => void): Promise<SynthSummary> {
+export async function synthesize(
+  out: string,
+  opts: SynthOptions,
+  onProgress?: (done: number, total: number) => void,
+  { overwrite = false }: { overwrite?: boolean } = {},
+): Promise<SynthSummary> {
   const options = resolveSynthOptions(opts);
   const requestedWorkers = checkWorkers(opts.workers);
   const cached = cachedSummary(out, options);
   if (cached) return cached;
+  checkReplaceable(out, options, overwrite);
 
   mkdirSync(out, { recursive: true });
-  // the old record no longer describes the files once we start replacing them
-  rmSync(join(out, SYNTH_FILES.meta), { force: true });
+  // the old record no longer describes the files once we start replacing them; this one says the
+  // folder is synth's own while it renders (an interrupted run may be repeated without --overwrite)
+  const metaPath = join(out, SYNTH_FILES.meta);
+  writeFileSync(`${metaPath}.partial`, `${JSON.stringify({ generator: 'attfc-synth', generatorVersion: GENERATOR_VERSION, options, complete: false })}\n`);
+  renameSync(`${metaPath}.partial`, metaPath);
 
   const t0 = performance.now();
   const pairs = planVerificationPairs(options);
@@ -165,7 +212,6 @@ export async function synthesize(out: string, opts: SynthOptions, onProgress?: (
     imagesPerSecond: total / Math.max(seconds, 1e-9),
     workers,
   };
-  const metaPath = join(out, SYNTH_FILES.meta);
   writeFileSync(`${metaPath}.partial`, `${JSON.stringify(meta, null, 2)}\n`);
   renameSync(`${metaPath}.partial`, metaPath);
   const { generator: _generator, ...rest } = meta;

@@ -8,11 +8,12 @@
 // clamp passes gradient on [-1, 1] like torch.clamp). The caller combines A_i with the positive
 // column: loss_i = logaddexp(t_i, A_i) - t_i.
 //
-// One pass over the DCC gives both A and dA/dq, so the backward pass needs no second sweep. For
-// s <= FIXED_SHIFT_MAX_SCALE the terms exp(s * zhat) lie in [e^-s, e^s], inside float32's normal range
-// (the gradient weights are uploaded as float32; the sums are float64), so one JS pass over each chunk's
-// cosines suffices. Larger scales use an online softmax: a per-chunk maximum pass, with the partial sums
-// and gradient rescaled when the running maximum grows.
+// One pass over the DCC gives both A and dA/dq, so the backward pass needs no second sweep. Unshifted,
+// the gradient weights exp(s * zhat) lie in [e^-s, e^s] and go to the device as float32, where P.K sums
+// up to c of them (times unit-vector components) per output in float32: one JS pass over each chunk's
+// cosines is safe while c * e^s stays inside float32 (singlePassFits; the JS sums are float64). Larger
+// scales or chunks use an online softmax: a per-chunk maximum pass, with the partial sums and gradient
+// rescaled when the running maximum grows, so every weight is at most 1.
 // Per chunk: the cosines [c, B] come from a matmul on the device; masking, clamping, exp and the
 // sums run in JS; the gradient weights go back for a second matmul:
 //   packed chunk: P [B, c] . K [c, D]      (K's packed copy is cached with the resident tensor)
@@ -57,8 +58,18 @@ export interface DccSoftmaxTimings {
 }
 
 const MASKED = -Infinity;
-/** Largest logit scale for the single-pass (unshifted) sums: e^80 < float32 max 3.4e38 < e^89. */
-export const FIXED_SHIFT_MAX_SCALE = 80;
+/** ln of float32's largest finite value (3.4e38). */
+const LOG_FLOAT32_MAX = Math.log(3.4028234663852886e38);
+/** Head room below it for the rounding of the weights and of the device's float32 accumulation. */
+const SINGLE_PASS_MARGIN = 0.1;
+
+/**
+ * Whether the unshifted single pass is safe for logit scale s and chunks of `chunkLength` slots: the
+ * worst case (every cosine 1, every centre on one axis) sums chunkLength weights e^s into one float32.
+ */
+export function singlePassFits(s: number, chunkLength: number): boolean {
+  return s + Math.log(chunkLength) <= LOG_FLOAT32_MAX - SINGLE_PASS_MARGIN;
+}
 /** Slots per block of the P [B, c] pass (B x 16 floats of z stay in L1). */
 const SLOT_BLOCK = 16;
 
@@ -108,7 +119,7 @@ export function dccSoftmax(dcc: DynamicClassContainer, device: DccDeviceChunks, 
   if (!(s > 0 && s <= MAX_EXP_SCALE)) throw new Error(`dccSoftmax: logit scale ${s} is outside (0, ${MAX_EXP_SCALE}]`);
   const expScaled = new ScaledExp(s); // exp(s * z) for clamped z
   const expNegMax = new Float64Array(B); // exp(-runMax)
-  const fixedShift = s <= FIXED_SHIFT_MAX_SCALE;
+  const fixedShift = singlePassFits(s, dcc.chunkSlots);
   if (fixedShift) {
     runMax.fill(0);
     expNegMax.fill(1);

@@ -14,7 +14,20 @@ import type { Worker } from 'node:worker_threads';
 import { spawnWorker } from '../../util/worker.js';
 import { heapView } from '../../engine/heapView.js';
 import type { Backbone, BackboneOptions } from '../../backbones/index.js';
-import { allocateShared, Command, Control, Phase, ReplicaFailed, splitRows, type RowRange, type SharedBuffers } from './shared.js';
+import {
+  allocateShared,
+  Command,
+  Control,
+  Phase,
+  readRandomState,
+  replicaRandomState,
+  ReplicaFailed,
+  splitRows,
+  writeRandomState,
+  type RankRandomState,
+  type RowRange,
+  type SharedBuffers,
+} from './shared.js';
 import { floatCount, writeVariables } from './variables.js';
 import type { ReplicaWorkerData } from './replicaWorker.js';
 import type { GradientExchange } from './exchange.js';
@@ -29,6 +42,8 @@ export interface ReplicaGroupOptions {
   /** AttFC's class encoder f_k and its EMA momentum, or null. */
   fk: Backbone | null;
   emaMomentum: number | null;
+  /** Dropout states of ranks 1.. from a checkpoint; a rank without one starts its own stream. */
+  randomStates?: RankRandomState[];
 }
 
 export class ReplicaGroup implements GradientExchange {
@@ -89,6 +104,12 @@ export class ReplicaGroup implements GradientExchange {
       parameterFloats: fqAll * (o.fk ? 2 : 1),
     });
     const rows = splitRows(o.batchSize, o.replicas);
+    const seed = o.fq.options.seed;
+    for (let rank = 1; rank < o.replicas; rank++) {
+      const saved = o.randomStates?.[rank - 1];
+      writeRandomState(buffers, rank, 'fq', saved?.fq ?? replicaRandomState(seed, rank, 'fq'));
+      writeRandomState(buffers, rank, 'fk', saved?.fk ?? replicaRandomState(seed, rank, 'fk'));
+    }
     const workers: Worker[] = [];
     const failures: string[] = [];
     const exited = new Set<Worker>();
@@ -172,6 +193,14 @@ export class ReplicaGroup implements GradientExchange {
       offset += g.size;
       return tf.tensor(sum, g.shape, 'float32');
     });
+  }
+
+  /** The dropout states of ranks 1.., as of the workers' last finished step (for checkpoints). */
+  randomStates(): RankRandomState[] {
+    return Array.from({ length: this.o.replicas - 1 }, (_, i) => ({
+      fq: readRandomState(this.buffers, i + 1, 'fq'),
+      fk: this.o.fk ? readRandomState(this.buffers, i + 1, 'fk') : null,
+    }));
   }
 
   /** The largest WASM heap among the workers (each has its own), as of their last finished step. */

@@ -11,7 +11,7 @@ import { heapView } from '../../engine/heapView.js';
 import { createBackbone, type BackboneOptions } from '../../backbones/index.js';
 import { ClassEncoder } from '../../heads/attfc/classEncoder.js';
 import { isUserError } from '../../errors.js';
-import { Command, Control, Phase, ReplicaShutdown, type RowRange, type SharedBuffers } from './shared.js';
+import { Command, Control, Phase, readRandomState, ReplicaShutdown, writeRandomState, type RowRange, type SharedBuffers } from './shared.js';
 import { assignVariables, writeVariables } from './variables.js';
 
 export interface ReplicaWorkerData {
@@ -71,6 +71,9 @@ async function main(d: ReplicaWorkerData): Promise<void> {
       }, trainable);
       writeVariables(trainable.map((v) => grads[v.name]), gradients);
       tf.dispose([value, x, ...Object.values(grads)]);
+      // this step's masks are drawn: the states rank 0 checkpoints after the step
+      if (fq.randomState) writeRandomState(buffers, rank, 'fq', fq.randomState());
+      if (fk?.randomState) writeRandomState(buffers, rank, 'fk', fk.randomState());
       control.reportHeap(rank, wasmHeapBytes());
       control.passPhase(rank, Phase.Gradients);
     };
@@ -80,7 +83,11 @@ async function main(d: ReplicaWorkerData): Promise<void> {
       if (c === Command.Exit) break;
       if (c === Command.Step) step();
       else if (c === Command.Parameters) assignVariables(fqVars, parameters);
-      else if (c === Command.FullSync) assignVariables(fkVars, parameters, assignVariables(fqVars, parameters));
+      else if (c === Command.FullSync) {
+        assignVariables(fkVars, parameters, assignVariables(fqVars, parameters));
+        fq.setRandomState?.(readRandomState(buffers, rank, 'fq'));
+        fk?.setRandomState?.(readRandomState(buffers, rank, 'fk'));
+      }
       else throw new Error(`unexpected command ${c}`);
     }
   } catch (e) {

@@ -6,6 +6,8 @@
 // thread posts two in a row; each worker reports progress by bumping its own per-phase counters.
 
 import { AttfcError } from '../../errors.js';
+import { hashInts } from '../../util/hash.js';
+import { Rng } from '../../util/rng.js';
 
 export const enum Command {
   Step = 1,
@@ -60,6 +62,8 @@ export interface SharedBuffers {
   /** One slot of trainableFloats per worker. */
   gradients: SharedArrayBuffer;
   parameters: SharedArrayBuffer;
+  /** Dropout generator state (4 words) of f_q and f_k per rank: set by rank 0, updated by each worker. */
+  randomStates: SharedArrayBuffer;
 }
 
 const floats = (n: number) => new SharedArrayBuffer(Math.max(1, n) * 4);
@@ -77,7 +81,37 @@ export function allocateShared(layout: SharedLayout): SharedBuffers {
     embeddingGrads: floats(B * D),
     gradients: floats((R - 1) * layout.trainableFloats),
     parameters: floats(layout.parameterFloats),
+    randomStates: new SharedArrayBuffer(R * 2 * RNG_WORDS * 4),
   };
+}
+
+/** Dropout generator states of one rank's f_q and f_k (null: no f_k, or a checkpoint without them). */
+export interface RankRandomState {
+  fq: number[] | null;
+  fk: number[] | null;
+}
+
+const RNG_WORDS = 4; // Rng's a, b, c, d; its Box-Muller spare is never used for dropout masks
+const DROPOUT_STREAM = 0x64726f70;
+const NETS = { fq: 0, fk: 1 } as const;
+
+/**
+ * The dropout stream worker rank `rank` starts with, independent of every other rank's (rank 0 keeps
+ * its backbone's own). Without it every replica, built from the same seed, would draw the same masks.
+ */
+export function replicaRandomState(seed: number, rank: number, net: keyof typeof NETS): number[] {
+  return new Rng(hashInts(DROPOUT_STREAM, [seed, rank, NETS[net]])).getState();
+}
+
+export function writeRandomState(buffers: Pick<SharedBuffers, 'randomStates'>, rank: number, net: keyof typeof NETS, state: readonly (number | null)[]): void {
+  const words = new Int32Array(buffers.randomStates);
+  for (let i = 0; i < RNG_WORDS; i++) words[(rank * 2 + NETS[net]) * RNG_WORDS + i] = Number(state[i]) | 0;
+}
+
+export function readRandomState(buffers: Pick<SharedBuffers, 'randomStates'>, rank: number, net: keyof typeof NETS): number[] {
+  const words = new Int32Array(buffers.randomStates);
+  const at = (rank * 2 + NETS[net]) * RNG_WORDS;
+  return [...Array.from({ length: RNG_WORDS }, (_, i) => words[at + i] >>> 0), NaN];
 }
 
 /** Splits a batch into R contiguous row ranges, as even as possible (earlier ranks get the extra rows). */

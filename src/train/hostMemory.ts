@@ -1,0 +1,94 @@
+// Memory outside the WASM heap: what the head and the data index keep in JavaScript typed arrays
+// (AttFC's DCC in two layouts, Partial FC's W and momentum), and the size of the backbone itself. A
+// configuration that cannot fit is refused before anything large is allocated, with the numbers, the
+// way the heap plan refuses a batch (a JS-side table that does not fit grows the process until the
+// kernel's OOM killer ends it, with no message).
+import os from 'node:os';
+import { backboneParamCount } from '../backbones/index.js';
+import { WASM_HEAP_MAX_BYTES, formatBytes } from '../engine/index.js';
+import { AttfcError } from '../errors.js';
+import type { TrainConfig } from './config.js';
+import { backboneOptions } from './runPlan.js';
+
+export interface HostPart {
+  what: string;
+  bytes: number;
+  /** Flags that shrink it, for the message. */
+  flags: string;
+}
+
+/** Bytes per image of a data set's index in memory (keys and offsets f64, labels, order, quality, flag). */
+const INDEX_BYTES_PER_IMAGE = 29;
+/** Bytes per DCC slot beyond its centre: label and the label index's two links (Int32 each). */
+const DCC_SLOT_BYTES = 12;
+
+/**
+ * The large JS-side allocations of a run: the head's tables (queueSize: AttFC's DCC slots), the
+ * checkpoint-time copies of device tables (full FC's W and momentum), and the data set's index.
+ */
+export function hostParts(c: TrainConfig, numClasses: number, numImages: number, queueSize: number): HostPart[] {
+  const D = c.embeddingSize;
+  const parts: HostPart[] = [];
+  if (c.head === 'attfc')
+    parts.push({
+      what: `AttFC DCC: ${queueSize} slots x ${D} floats, two layouts ${formatBytes(queueSize * (8 * D + DCC_SLOT_BYTES))}`,
+      bytes: queueSize * (8 * D + DCC_SLOT_BYTES),
+      flags: `--queue-size (now ${queueSize})${c.queueSize === undefined ? ` or --queue-ratio (now ${c.queueRatio})` : ''}, or --embedding-size (now ${D})`,
+    });
+  if (c.head === 'pfc')
+    parts.push({
+      what: `Partial FC W and momentum: ${numClasses} classes x ${D} floats x 2 ${formatBytes(8 * numClasses * D)}`,
+      bytes: 8 * numClasses * D,
+      flags: `--embedding-size (now ${D})`,
+    });
+  if (c.head === 'fc')
+    parts.push({
+      what: `full FC W and momentum copied for each checkpoint: ${numClasses} x ${D} floats x 2 ${formatBytes(8 * numClasses * D)}`,
+      bytes: 8 * numClasses * D,
+      flags: `--embedding-size (now ${D}), or --head pfc/attfc`,
+    });
+  parts.push({ what: `data set index: ${numImages} images ${formatBytes(numImages * INDEX_BYTES_PER_IMAGE)}`, bytes: numImages * INDEX_BYTES_PER_IMAGE, flags: '' });
+  return parts;
+}
+
+/** Memory this process may still take: the free memory, or less under a cgroup limit. */
+export function availableMemory(): number {
+  let available = os.freemem();
+  const limit = (process as { constrainedMemory?: () => number | undefined }).constrainedMemory?.();
+  if (limit && limit > 0 && limit < 2 ** 60) available = Math.min(available, limit - process.memoryUsage.rss());
+  return Math.max(0, available);
+}
+
+/** Refuses `parts` if together they need more than 90% of `available` bytes, naming the largest part's flags. */
+export function checkHostMemory(parts: HostPart[], available = availableMemory()): void {
+  const total = parts.reduce((a, p) => a + p.bytes, 0);
+  if (total <= 0.9 * available) return;
+  const largest = parts.reduce((a, p) => (p.bytes > a.bytes ? p : a));
+  throw new AttfcError(
+    `this configuration needs about ${formatBytes(total)} of memory outside the WASM heap (${parts.map((p) => p.what).join('; ')}) ` +
+      `but ${formatBytes(available)} is available${largest.flags ? `: reduce ${largest.flags}` : ''}`,
+  );
+}
+
+/**
+ * Refuses a backbone whose weights alone cannot fit (on WASM: one copy in the 4 GiB heap; elsewhere:
+ * weights, gradients and momentum in the free memory), from the architecture alone, before a single
+ * weight is allocated: an absurd --embedding-size or --width would otherwise fail deep inside with a
+ * RangeError.
+ */
+export function checkBackboneSize(c: TrainConfig, backend: string, available = availableMemory()): void {
+  const limit = backend === 'wasm' ? WASM_HEAP_MAX_BYTES : available / 3;
+  const options = backboneOptions(c);
+  const weightBytes = (o: typeof options) => 4 * backboneParamCount(c.backbone, o);
+  const bytes = weightBytes(options);
+  if (bytes <= limit) return;
+  // name what makes it too large: the embedding size if the default one fits, else the width
+  const fitsWith = (o: Partial<typeof options>) => weightBytes({ ...options, ...o }) <= limit;
+  const culprit = fitsWith({ embeddingSize: 512 })
+    ? `--embedding-size ${c.embeddingSize}`
+    : fitsWith({ embeddingSize: 512, widthMultiplier: 1 })
+      ? `--width ${c.widthMultiplier}`
+      : `--backbone ${c.backbone} --input-size ${c.inputSize}`;
+  const where = backend === 'wasm' ? `more than the ${formatBytes(WASM_HEAP_MAX_BYTES)} WASM heap holds` : `more than a third of the ${formatBytes(available)} available`;
+  throw new AttfcError(`${culprit}: the ${c.backbone} backbone would have ${(bytes / 4 / 1e9).toFixed(2)} G parameters (${formatBytes(bytes)} of weights), ${where}`);
+}
