@@ -1,8 +1,10 @@
-// npm run bench:accuracy [-- --quick] [--json] [--seeds 0,1] [--steps N] [--parallel N] [--verbose]
+// npm run bench:accuracy [-- --quick] [--json] [--seeds 0,1] [--steps N] [--parallel N] [--verbose] [--no-equal-time]
 // Head parity on SYNTHETIC faces: FullFC, PartialFC (as many centres as the DCC), DCQ-style (AttFC K=2),
 // AttFC mean attention, AttFC softmax attention (default) and AttFC without masking, trained with the
 // same data, backbone, recipe and seeds; verification accuracy (10 folds) and TAR@FAR=1e-3 on held-out
-// identities, plus GCC-vs-true-centre cosines and attention by key quality for AttFC.
+// identities, plus GCC-vs-true-centre cosines and attention by key quality for AttFC. Two comparisons:
+// equal steps (every head the protocol's steps), then equal time (the heads whose step is cheaper than
+// AttFC's, which forwards K-1 extra key images, get the steps that fit in AttFC's measured train time).
 // Each run is a child process; by default two run side by side with one WASM thread each (two
 // single-thread workers beat one 2-thread process on this 2-core machine). Writes bench/results/accuracy.json
 // (accuracy-quick.json with --quick).
@@ -89,6 +91,38 @@ const results = (await runChildren(
 
 const baseline = results[0];
 const trained = results.slice(1);
+
+// ---- equal time: the cheaper heads again, with the steps that fit in AttFC's (softmax) train time ----
+const meanSeconds = (variant: string) => summarise(trained.filter((r) => r.variant === variant).map((r) => r.trainSeconds)).mean;
+const attfcSeconds = meanSeconds('attfc');
+const equalTime = flags.equalTime
+  ? variants
+      .filter((v) => v.variant !== 'attfc' && meanSeconds(v.variant) < 0.95 * attfcSeconds)
+      .map((v) => ({ v, steps: Math.round((p.steps * attfcSeconds) / meanSeconds(v.variant)) }))
+  : [];
+const equalJobs: AccuracyJob[] = [];
+for (const seed of p.seeds)
+  for (const { v, steps } of equalTime)
+    equalJobs.push({
+      kind: 'train',
+      variant: `${v.variant}-equal-time`,
+      head: v.head,
+      seed,
+      config: { ...runConfig(p, v, seed, dataDir, path.join(runsDir, `${v.variant}-equal-time-seed${seed}`), workers), steps },
+      bin,
+      evalBatch: 128,
+    });
+if (equalJobs.length) log(`bench:accuracy: equal time: ${equalTime.map(({ v, steps }) => `${v.label} ${steps} steps`).join(', ')} (AttFC took ${attfcSeconds.toFixed(0)} s per run)`);
+const equalResults = (await runChildren(
+  self,
+  equalJobs.map((j) => ({ label: label(j), args: ['--child', '--job', JSON.stringify(j)], env: (parallel > 1 ? { ATTFC_THREADS: '1' } : {}) as Record<string, string> })),
+  { concurrency: parallel, verbose, onStart: (job, i) => log(`bench:accuracy: equal time [${i + 1}/${equalJobs.length}] ${job.label} ...`) },
+)) as AccuracyRunResult[];
+const equalRuns = equalTime.map(({ v, steps }) => {
+  const mine = equalResults.filter((r) => r.variant === `${v.variant}-equal-time`);
+  const acc = summarise(mine.map((r) => r.accuracy));
+  return { variant: `${v.variant}-equal-time`, label: `${v.label}, equal time (${steps} steps)`, steps, accuracy: acc.mean, std: summarise(mine.map((r) => r.std)).mean, seeds: mine.length, seedStd: acc.std, seedMin: acc.min, seedMax: acc.max, trainSeconds: summarise(mine.map((r) => r.trainSeconds)).mean, tarAtFar1e3: summarise(mine.map((r) => r.tarAtFar1e3)).mean };
+});
 const pct = (x: number, d = 2) => (Number.isFinite(x) ? (100 * x).toFixed(d) : '-');
 const runs = variants.map((v) => {
   const mine = trained.filter((r) => r.variant === v.variant);
@@ -124,6 +158,7 @@ const summary = {
   synthetic: true,
   note: 'SYNTHETIC faces (attfc synth): for comparing heads and checking that training works; says nothing about real-face accuracy',
   runs,
+  equalTime: { definition: "heads cheaper per step than AttFC (softmax) rerun with steps = protocol steps x AttFC's mean train seconds / theirs", attfcTrainSeconds: attfcSeconds, runs: equalRuns },
   gccTccCosine: centreMean('gccTccCosine'),
   singleImageTccCosine: centreMean('singleImageTccCosine'),
   attentionLowQuality: centreMean('attentionLowQuality'),
@@ -170,6 +205,8 @@ if (json) {
     r.trainSeconds.toFixed(0),
   ]);
   rows.push(['untrained f_q (reference)', pct(baseline.accuracy), pct(baseline.std), '-', baseline.tarAtFar1e3.toFixed(3), '1', '0']);
+  for (const r of equalRuns)
+    rows.push([r.label, pct(r.accuracy), pct(r.std), r.seeds > 1 ? `${pct(r.seedStd)} [${pct(r.seedMin)}, ${pct(r.seedMax)}]` : '-', r.tarAtFar1e3.toFixed(3), String(r.seeds), r.trainSeconds.toFixed(0)]);
   const c = summary;
   console.log(`attfc bench:accuracy — SYNTHETIC faces (not real-face accuracy) — ${JSON.stringify(summary.machine)}`);
   console.log(describeProtocol(p));

@@ -87,6 +87,8 @@ export interface AccuracyFlags {
   seeds?: number[];
   steps?: number;
   parallel: number;
+  /** false with --no-equal-time. */
+  equalTime: boolean;
 }
 
 export function accuracyFlags(argv: string[]): AccuracyFlags {
@@ -96,7 +98,8 @@ export function accuracyFlags(argv: string[]): AccuracyFlags {
     .option('--verbose', "show every run's training log", false)
     .option('--seeds <list>', 'comma-separated training seeds (default: the protocol’s)', list(wholeNumber(0)))
     .option('--steps <n>', 'training steps per run (default: the protocol’s)', wholeNumber(1))
-    .option('--parallel <n>', 'runs side by side, one WASM thread each', wholeNumber(1), 2);
+    .option('--parallel <n>', 'runs side by side, one thread each', wholeNumber(1), 2)
+    .option('--no-equal-time', 'skip the second comparison, where the faster heads get as many steps as fit in the time AttFC (softmax) took');
   return parse(cmd, argv).opts<AccuracyFlags>();
 }
 

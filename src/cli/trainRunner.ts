@@ -10,7 +10,7 @@ const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
 export async function runTrainingCli(
   config: TrainConfig | Partial<TrainConfigInput> | null,
   resume?: string,
-  flags: { overwrite?: boolean; allowDataChange?: boolean } = {},
+  flags: { overwrite?: boolean; allowDataChange?: boolean; dryRun?: boolean } = {},
 ): Promise<number> {
   const view = createProgressView(process.stderr, config?.logEvery ?? 10);
   const handle = train(config, { resume, ...flags, log: (l) => view.log(l) });
@@ -41,6 +41,7 @@ export async function runTrainingCli(
 }
 
 export function printReport(r: TrainResult): void {
+  if (r.dryRun) return; // its lines are in the log already
   if (r.alreadyFinished) {
     process.stderr.write(`attfc: the run was already finished at step ${r.steps}; nothing to do\n  checkpoint: ${r.checkpoint}\n`);
     return;

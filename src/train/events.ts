@@ -40,6 +40,8 @@ export interface TrainResult {
   interrupted: boolean;
   /** True when the resumed checkpoint was already the end of the run: nothing was trained or written. */
   alreadyFinished: boolean;
+  /** True when TrainOptions.dryRun planned the run without training (steps counts the planned steps). */
+  dryRun?: boolean;
 }
 
 export interface TrainOptions {
@@ -52,6 +54,11 @@ export interface TrainOptions {
   overwrite?: boolean;
   /** Resume on a data set other than the one the checkpoint was trained on (refused otherwise). */
   allowDataChange?: boolean;
+  /**
+   * Plan the run and stop: validate the config, open the data, choose the engine, size the head and
+   * refuse what would not fit (heap, memory), then return without training or writing anything.
+   */
+  dryRun?: boolean;
   /** Where human-readable lines go (default stderr). */
   log?: (line: string) => void;
 }

@@ -60,6 +60,7 @@ async function runTraining(
   stopRequested: () => boolean,
 ): Promise<TrainResult> {
   const plan = await planRun(raw, options.resume, options.allowDataChange ?? false);
+  if (options.dryRun) return dryRun(plan, log);
   const c = plan.config;
   const { totalSteps } = plan;
   const folder = RunFolder.open(c.output);
@@ -100,6 +101,41 @@ function finishedResult(plan: RunPlan, output: string, checkpoint: string): Trai
     checkpoint,
     interrupted: false,
     alreadyFinished: true,
+  };
+}
+
+/**
+ * Every check a run makes before its first step (head size, backbone size, host memory, WASM heap), with
+ * the same lines it would log, and nothing trained or written: the run folder is not even opened.
+ */
+async function dryRun(plan: RunPlan, log: (line: string) => void): Promise<TrainResult> {
+  const c = plan.config;
+  const headSizing = sizeHead(c, plan.numClasses);
+  checkBackboneSize(c, plan.engine.backend);
+  checkHostMemory(hostParts(c, plan.numClasses, plan.numImages, headSizing.queueSize));
+  const fq = createBackbone(c.backbone, backboneOptions(c));
+  try {
+    await planHeap(plan, headSizing, fq, log);
+    log(describeRun(plan, fq.paramCount(), headSizing.queueSize));
+  } finally {
+    fq.dispose();
+  }
+  log('attfc: dry run: the run fits; nothing trained, nothing written');
+  return {
+    steps: plan.totalSteps,
+    stepsThisRun: 0,
+    seconds: 0,
+    samplesPerSec: 0,
+    finalLoss: NaN,
+    identities: plan.numClasses,
+    images: plan.numImages,
+    verification: [],
+    output: path.resolve(c.output),
+    modelDir: null,
+    checkpoint: null,
+    interrupted: false,
+    alreadyFinished: false,
+    dryRun: true,
   };
 }
 

@@ -99,7 +99,8 @@ export function registerTrainCommand(program: Command): void {
     .option('--print-config', 'print the resolved config as JSON and exit')
     .option('--resume <dir>', `continue exactly from a checkpoint (a ckpt-* folder or a run folder: its newest checkpoint) with its saved config; flags may change only ${resumableFlags()}`)
     .option('--overwrite', 'replace the run a previous training left in --output (its config, metrics, checkpoints and model); without it a non-empty --output is refused')
-    .option('--allow-data-change', 'with --resume: continue on a data set other than the one the checkpoint was trained on (refused otherwise)');
+    .option('--allow-data-change', 'with --resume: continue on a data set other than the one the checkpoint was trained on (refused otherwise)')
+    .option('--dry-run', 'plan the run and stop: check the config, the data, the engine and the memory it needs (the heap refusal included), train and write nothing');
   for (const f of FLAGS) {
     const opt = new Option(f.flag, f.help);
     if (f.choices) opt.choices([...f.choices]);
@@ -111,17 +112,19 @@ export function registerTrainCommand(program: Command): void {
 Examples:
   attfc synth --identities 2000 --images-per-identity 10 --size 56 --out data/synth
   attfc train --data data/synth --backbone mbf --input-size 56 --batch-size 64 --steps 2000 --verify data/synth/synth_val.bin
-  attfc train --data /data/ms1m-retinaface-t1 --backbone r50 --batch-size 64 --verify /data/ms1m-retinaface-t1/lfw.bin
+  attfc train --data /data/ms1m-retinaface-t1 --backbone r50 --batch-size 14 --verify /data/ms1m-retinaface-t1/lfw.bin
+  attfc train --backend torch --data /data/ms1m-retinaface-t1 --backbone r50 --batch-size 128   # native backend: no 4 GiB heap
+  attfc train --data data/synth --backbone r50 --batch-size 14 --dry-run   # will it fit? (checks, trains nothing)
   attfc train --resume runs/train            # continue the newest checkpoint exactly
   attfc train --resume runs/train --parallel threads --verify lfw.bin   # may change data/output paths, engine, logging
-  attfc train --data data/synth --init-from w600k_r50.onnx --steps 500 --lr 0.01 --export onnx   # fine-tune an insightface model
-  attfc train --data data/synth --output runs/train --overwrite          # replace the previous run in runs/train
+  attfc train --data data/synth --init-from w600k_r50.onnx --batch-size 14 --steps 500 --lr 0.01 --export onnx   # fine-tune an insightface model
+  attfc train --data data/synth --backbone mbf --input-size 56 --output runs/train --overwrite   # replace the previous run in runs/train
 Outputs in --output: config.json, environment.json, metrics.jsonl, checkpoints/ckpt-<step>/, model/ (model.json + weights).
 One training at a time writes a run folder (a .lock file names it; a killed run's lock is reclaimed). A new run
 refuses a folder that holds anything unless --overwrite; Ctrl-C or SIGTERM writes a checkpoint and exits 130 / 143.`,
   );
   cmd.action(async () => {
-    const o = cmd.opts() as { printConfig?: boolean; resume?: string; overwrite?: boolean; allowDataChange?: boolean };
+    const o = cmd.opts() as { printConfig?: boolean; resume?: string; overwrite?: boolean; allowDataChange?: boolean; dryRun?: boolean };
     if (o.resume && o.printConfig) throw new AttfcError('--print-config with --resume: the resumed run uses the checkpoint config; see <run>/config.json');
     if (o.allowDataChange && !o.resume) throw new AttfcError('--allow-data-change: only meaningful with --resume <run>');
     // With --resume only what the user gave: the trainer applies it to the checkpoint's config where a resume allows.
@@ -132,6 +135,6 @@ refuses a folder that holds anything unless --overwrite; Ctrl-C or SIGTERM write
       return;
     }
     const { runTrainingCli } = await import('../trainRunner.js');
-    process.exitCode = await runTrainingCli(config, o.resume, { overwrite: o.overwrite, allowDataChange: o.allowDataChange });
+    process.exitCode = await runTrainingCli(config, o.resume, { overwrite: o.overwrite, allowDataChange: o.allowDataChange, dryRun: o.dryRun });
   });
 }
