@@ -20,8 +20,9 @@ test('every benchmark refuses a misspelled flag, naming the one it meant', () =>
 });
 
 test('benchmark flags: defaults, parsed values, and bad values refused by name', () => {
-  assert.deepEqual(accuracyFlags([]), { quick: false, json: false, verbose: false, parallel: 2 });
-  assert.deepEqual(accuracyFlags(['--quick', '--seeds', '0,3', '--steps', '40']), { quick: true, json: false, verbose: false, parallel: 2, seeds: [0, 3], steps: 40 });
+  assert.deepEqual(accuracyFlags([]), { quick: false, json: false, verbose: false, parallel: 2, equalTime: true });
+  assert.equal(accuracyFlags(['--no-equal-time']).equalTime, false);
+  assert.deepEqual(accuracyFlags(['--quick', '--seeds', '0,3', '--steps', '40']), { quick: true, json: false, verbose: false, parallel: 2, seeds: [0, 3], steps: 40, equalTime: true });
   refused(() => accuracyFlags(['--seeds', '0,x']), 'commander.invalidArgument', /--seeds <list>.*whole number >= 0/);
   refused(() => accuracyFlags(['--steps']), 'commander.optionMissingArgument', /--steps/);
 
