@@ -86,9 +86,9 @@ function runFolderOf(checkpointDir: string): string | null {
   return path.basename(parent) === 'checkpoints' ? path.dirname(parent) : null;
 }
 
-function finishedResult(plan: RunPlan, output: string, checkpoint: string): TrainResult {
+/** The result of a call that trained nothing (a finished run resumed, or a dry run). */
+function resultWithoutTraining(plan: RunPlan, fields: Pick<TrainResult, 'steps' | 'output' | 'checkpoint'> & Partial<TrainResult>): TrainResult {
   return {
-    steps: plan.resumed!.checkpoint.step,
     stepsThisRun: 0,
     seconds: 0,
     samplesPerSec: 0,
@@ -96,12 +96,15 @@ function finishedResult(plan: RunPlan, output: string, checkpoint: string): Trai
     identities: plan.numClasses,
     images: plan.numImages,
     verification: [],
-    output,
     modelDir: null,
-    checkpoint,
     interrupted: false,
-    alreadyFinished: true,
+    alreadyFinished: false,
+    ...fields,
   };
+}
+
+function finishedResult(plan: RunPlan, output: string, checkpoint: string): TrainResult {
+  return resultWithoutTraining(plan, { steps: plan.resumed!.checkpoint.step, output, checkpoint, alreadyFinished: true });
 }
 
 /**
@@ -121,22 +124,7 @@ async function dryRun(plan: RunPlan, log: (line: string) => void): Promise<Train
     fq.dispose();
   }
   log('attfc: dry run: the run fits; nothing trained, nothing written');
-  return {
-    steps: plan.totalSteps,
-    stepsThisRun: 0,
-    seconds: 0,
-    samplesPerSec: 0,
-    finalLoss: NaN,
-    identities: plan.numClasses,
-    images: plan.numImages,
-    verification: [],
-    output: path.resolve(c.output),
-    modelDir: null,
-    checkpoint: null,
-    interrupted: false,
-    alreadyFinished: false,
-    dryRun: true,
-  };
+  return resultWithoutTraining(plan, { steps: plan.totalSteps, output: path.resolve(c.output), checkpoint: null, dryRun: true });
 }
 
 async function trainInFolder(

@@ -2,7 +2,7 @@
 // and an independent plain-loop float64 implementation of the AttFC loss and its gradient (no tf).
 import * as tf from '@tensorflow/tfjs-core';
 import type { Backbone, NamedVariable, ResolvedBackboneOptions } from '../../src/backbones/types.js';
-import type { AttFcHead } from '../../src/heads/attfc/index.js';
+import { AttFcHead } from '../../src/heads/attfc/index.js';
 import type { MarginOptions } from '../../src/heads/margin.js';
 import { Rng } from '../../src/util/rng.js';
 
@@ -288,3 +288,33 @@ export function referenceFor(head: AttFcHead, b: ScenarioBatch, sc: Scenario): R
     masking: sc.masking ?? true,
   };
 }
+
+/** An AttFC head for a scenario (unset fields take the head's defaults). */
+export function makeHead(sc: Scenario): AttFcHead {
+  return new AttFcHead({
+    numClasses: sc.numClasses,
+    embeddingSize: sc.dim,
+    batchSize: sc.batch,
+    sampleNum: sc.sampleNum,
+    queueSize: sc.queueSize,
+    chunkSlots: sc.chunkSlots,
+    deviceBudgetBytes: sc.deviceBudgetBytes,
+    masking: sc.masking,
+    attention: sc.attention,
+    temperature: sc.temperature,
+    margin: sc.margin,
+    seed: sc.seed,
+  });
+}
+
+/** The scenario of the device tests (wasm, torch): big enough for several chunks and real masking. */
+export const DEVICE_SCENARIO: Scenario = {
+  batch: 16,
+  dim: 32,
+  numClasses: 40,
+  queueSize: 160,
+  sampleNum: 3,
+  margin: { s: 32, m1: 1, m2: 0.5, m3: 0, gradient: 'straight-through' },
+  warmupSteps: 12,
+  seed: 31,
+};

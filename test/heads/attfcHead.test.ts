@@ -19,6 +19,7 @@ import {
   referenceFor,
   scenarioBatch,
   warmupStep,
+  makeHead,
 } from './attfcFixtures.js';
 
 await setupEngine({ backend: 'cpu' });
@@ -26,22 +27,6 @@ await setupEngine({ backend: 'cpu' });
 const SOFT: MarginOptions = { s: 16, m1: 1, m2: 0.3, m3: 0, gradient: 'straight-through' };
 const SGD = { lr: 0.1, momentum: 0.9, weightDecay: 0 };
 
-function makeHead(sc: Scenario): AttFcHead {
-  return new AttFcHead({
-    numClasses: sc.numClasses,
-    embeddingSize: sc.dim,
-    batchSize: sc.batch,
-    sampleNum: sc.sampleNum,
-    queueSize: sc.queueSize,
-    chunkSlots: sc.chunkSlots,
-    deviceBudgetBytes: sc.deviceBudgetBytes,
-    masking: sc.masking,
-    attention: sc.attention,
-    temperature: sc.temperature,
-    margin: sc.margin,
-    seed: sc.seed,
-  });
-}
 
 /** Warms the DCC up, then compares the head's loss and gradient with the reference on one batch. */
 function checkAgainstReference(sc: Scenario): { maskedCount: number; head: AttFcHead } {

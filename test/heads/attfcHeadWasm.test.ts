@@ -4,38 +4,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { setupEngine } from '../helpers/engine.js';
-import { AttFcHead } from '../../src/heads/attfc/index.js';
 import { ARCFACE } from '../../src/heads/margin.js';
 import { assertNoTensorLeak } from '../../src/engine/index.js';
 import { Rng } from '../../src/util/rng.js';
-import { type Scenario, headLossAndGrad, maxAbs, maxAbsDiff, referenceAttFc, referenceFor, scenarioBatch, warmupStep } from './attfcFixtures.js';
+import { type Scenario, headLossAndGrad, maxAbs, maxAbsDiff, referenceAttFc, referenceFor, scenarioBatch, warmupStep, makeHead, DEVICE_SCENARIO } from './attfcFixtures.js';
 
 const engine = await setupEngine();
 
-const base: Scenario = {
-  batch: 16,
-  dim: 32,
-  numClasses: 40,
-  queueSize: 160,
-  sampleNum: 3,
-  margin: { s: 32, m1: 1, m2: 0.5, m3: 0, gradient: 'straight-through' },
-  warmupSteps: 12,
-  seed: 31,
-};
+const base = DEVICE_SCENARIO;
 
-function makeHead(sc: Scenario): AttFcHead {
-  return new AttFcHead({
-    numClasses: sc.numClasses,
-    embeddingSize: sc.dim,
-    batchSize: sc.batch,
-    sampleNum: sc.sampleNum,
-    queueSize: sc.queueSize,
-    chunkSlots: sc.chunkSlots,
-    deviceBudgetBytes: sc.deviceBudgetBytes,
-    margin: sc.margin,
-    seed: sc.seed,
-  });
-}
 
 test(`wasm backend in use (${engine.backend})`, () => {
   assert.equal(tf.getBackend(), 'wasm');

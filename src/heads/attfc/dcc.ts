@@ -186,37 +186,28 @@ export function checkDccOptions(opts: DccOptions, chunkSlots: number): void {
   if (!(Number.isInteger(chunkSlots) && chunkSlots >= 1)) throw new AttfcError(`attfc: chunkSlots must be a whole number >= 1 (got ${chunkSlots})`);
 }
 
-/** The DCC in JS memory, in both chunk layouts (see the file comment). */
-export class DynamicClassContainer {
+/**
+ * What both DCC containers share: the sizes, the chunking of the slots for the chunked softmax, the
+ * label bookkeeping (DccSlots) and the seeded generator of the initial centres; the subclasses hold the
+ * vectors (JS memory here, libtorch memory in deviceDcc.ts).
+ */
+export abstract class DccContainer {
   readonly size: number;
   readonly dim: number;
   readonly chunkSlots: number;
   readonly numChunks: number;
-  private readonly slots: DccSlots;
-  private readonly slotMajorChunks: Float32Array[] = [];
-  private readonly dimMajorChunks: Float32Array[] = [];
-  private readonly versions: Uint32Array;
-  private readonly rng: Rng;
+  protected readonly slots: DccSlots;
+  protected readonly rng: Rng;
 
-  constructor(opts: DccOptions) {
-    const chunkSlots = opts.chunkSlots ?? DEFAULT_CHUNK_SLOTS;
+  constructor(opts: DccOptions, defaultChunkSlots: number) {
+    const chunkSlots = opts.chunkSlots ?? defaultChunkSlots;
     checkDccOptions(opts, chunkSlots);
     this.size = opts.size;
     this.dim = opts.dim;
     this.chunkSlots = Math.min(chunkSlots, this.size);
     this.numChunks = Math.ceil(this.size / this.chunkSlots);
     this.slots = new DccSlots(this.size);
-    this.versions = new Uint32Array(this.numChunks);
     this.rng = new Rng(opts.seed);
-    const fill = randomUnitRows(this.rng, this.dim);
-    for (let k = 0; k < this.numChunks; k++) {
-      const n = this.chunkLength(k);
-      const chunk = new Float32Array(n * this.dim);
-      fill(chunk);
-      this.slotMajorChunks.push(chunk);
-      this.dimMajorChunks.push(new Float32Array(n * this.dim));
-      this.rebuildDimMajor(k);
-    }
   }
 
   /** Label of every slot (placeholders are negative). */
@@ -244,6 +235,54 @@ export class DynamicClassContainer {
 
   chunkOf(slot: number): number {
     return Math.floor(slot / this.chunkSlots);
+  }
+
+  /** Calls fn for every slot whose label is `label` (no order guaranteed). */
+  forEachSlotWithLabel(label: number, fn: (slot: number) => void): void {
+    this.slots.forEachSlotWithLabel(label, fn);
+  }
+
+  /** Every slot whose label is `label`, ascending. */
+  slotsWithLabel(label: number): number[] {
+    const out: number[] = [];
+    this.forEachSlotWithLabel(label, (s) => out.push(s));
+    return out.sort((a, b) => a - b);
+  }
+
+  /** Checks a state's size, then restores labels, pointer, fill and generator; the vectors are the subclass's. */
+  protected restoreSlots(s: { vectors: Float32Array[]; labels: Int32Array; pointer: number; filled: number; rng?: number[] }, what: string): void {
+    const total = s.vectors.reduce((a, v) => a + v.length, 0);
+    if (total !== this.size * this.dim)
+      throw new AttfcError(`${what}: ${total} centre values, expected ${this.size * this.dim} (${this.size} slots x ${this.dim})`);
+    this.slots.restore(s, what);
+    if (s.rng) this.rng.setState(s.rng);
+  }
+
+  abstract vector(slot: number): Float32Array;
+  abstract enqueue(vectors: Float32Array, labels: Int32Array): void;
+  abstract bytes(): number;
+  abstract getState(): { vectors: Float32Array[]; labels: Int32Array; pointer: number; filled: number; rng: number[] };
+  abstract setState(s: { vectors: Float32Array[]; labels: Int32Array; pointer: number; filled: number; rng?: number[] }, what?: string): void;
+}
+
+/** The DCC in JS memory, in both chunk layouts (see the file comment). */
+export class DynamicClassContainer extends DccContainer {
+  private readonly slotMajorChunks: Float32Array[] = [];
+  private readonly dimMajorChunks: Float32Array[] = [];
+  private readonly versions: Uint32Array;
+
+  constructor(opts: DccOptions) {
+    super(opts, DEFAULT_CHUNK_SLOTS);
+    this.versions = new Uint32Array(this.numChunks);
+    const fill = randomUnitRows(this.rng, this.dim);
+    for (let k = 0; k < this.numChunks; k++) {
+      const n = this.chunkLength(k);
+      const chunk = new Float32Array(n * this.dim);
+      fill(chunk);
+      this.slotMajorChunks.push(chunk);
+      this.dimMajorChunks.push(new Float32Array(n * this.dim));
+      this.rebuildDimMajor(k);
+    }
   }
 
   /** Chunk k as [c, D] row-major (live storage: do not modify). */
@@ -280,18 +319,6 @@ export class DynamicClassContainer {
     this.slots.advance(b);
   }
 
-  /** Calls fn for every slot whose label is `label` (no order guaranteed). */
-  forEachSlotWithLabel(label: number, fn: (slot: number) => void): void {
-    this.slots.forEachSlotWithLabel(label, fn);
-  }
-
-  /** Every slot whose label is `label`, ascending. */
-  slotsWithLabel(label: number): number[] {
-    const out: number[] = [];
-    this.forEachSlotWithLabel(label, (s) => out.push(s));
-    return out.sort((a, b) => a - b);
-  }
-
   /** Bytes held: both layouts, labels and the label index links. */
   bytes(): number {
     return 2 * this.size * this.dim * 4 + this.slots.bytes();
@@ -304,16 +331,12 @@ export class DynamicClassContainer {
 
   /** Restores from any chunking of the slot-major [S, D] stream; rebuilds the other layout and the index. */
   setState(s: { vectors: Float32Array[]; labels: Int32Array; pointer: number; filled: number; rng?: number[] }, what = 'DCC state'): void {
-    const total = s.vectors.reduce((a, v) => a + v.length, 0);
-    if (total !== this.size * this.dim)
-      throw new AttfcError(`${what}: ${total} centre values, expected ${this.size * this.dim} (${this.size} slots x ${this.dim})`);
-    this.slots.restore(s, what);
+    this.restoreSlots(s, what);
     copyChunked(s.vectors, this.slotMajorChunks);
     for (let k = 0; k < this.numChunks; k++) {
       this.rebuildDimMajor(k);
       this.versions[k]++;
     }
-    if (s.rng) this.rng.setState(s.rng);
   }
 
   // ---- internals ----
