@@ -578,6 +578,37 @@ napi_value DccRows(napi_env env, napi_callback_info info) {
   });
 }
 
+// ---- SGD: PyTorch's update in one pass (the op-by-op form reads and writes every weight five times) ----
+
+// sgdStep(w, g, v, lr, momentum, weightDecay) -> [w', v'] (new tensors): v' = mu v + (g + wd w),
+// w' = w - lr v'. All three float32, contiguous, CPU, of one size.
+napi_value SgdStep(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    auto a = args(env, info, 6, "sgdStep");
+    State& st = state(env);
+    at::Tensor w = getTensor(st, toInt(env, a[0], "w")).contiguous();
+    at::Tensor g = getTensor(st, toInt(env, a[1], "g")).contiguous();
+    at::Tensor v = getTensor(st, toInt(env, a[2], "v")).contiguous();
+    const float lr = static_cast<float>(toDouble(env, a[3], "lr"));
+    const float mu = static_cast<float>(toDouble(env, a[4], "momentum"));
+    const float wd = static_cast<float>(toDouble(env, a[5], "weightDecay"));
+    for (const at::Tensor* t : {&w, &g, &v})
+      if (t->scalar_type() != at::kFloat || !t->device().is_cpu() || t->numel() != w.numel())
+        throw ArgError("attfc_torch.sgdStep: w, g and v must be float32 CPU tensors of one size");
+    at::Tensor w2 = at::empty_like(w), v2 = at::empty_like(v);
+    const float *wp = w.data_ptr<float>(), *gp = g.data_ptr<float>(), *vp = v.data_ptr<float>();
+    float *w2p = w2.data_ptr<float>(), *v2p = v2.data_ptr<float>();
+    at::parallel_for(0, w.numel(), 1 << 15, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; i++) {
+        const float vv = mu * vp[i] + (gp[i] + wd * wp[i]);
+        v2p[i] = vv;
+        w2p[i] = wp[i] - lr * vv;
+      }
+    });
+    return makeArray(env, {makeNumber(env, putTensor(st, w2)), makeNumber(env, putTensor(st, v2))});
+  });
+}
+
 // ---- BLAS detection: libtorch from Debian calls whatever libblas.so.3 the system selects ----
 
 int findBlasLib(struct dl_phdr_info* info, size_t, void* out) {
@@ -667,6 +698,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"getThreads", nullptr, GetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"dccRows", nullptr, DccRows, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"sgdStep", nullptr, SgdStep, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;

@@ -2,6 +2,7 @@
 // and gradient clipping by global norm, as in the reference recipe.
 import * as tf from '@tensorflow/tfjs-core';
 import { heapView } from '../engine/heapView.js';
+import { ATTFC_SGD_STEP, ATTFC_SQUARED_NORM } from '../engine/torch/kernels/index.js';
 
 export interface SgdOptions {
   momentum: number;
@@ -23,7 +24,18 @@ export class Sgd {
   step(grads: tf.Tensor[], lr: number): void {
     const { momentum, weightDecay } = this.options;
     const fused = tf.getBackend() === 'wasm' || tf.getBackend() === 'cpu';
+    const torch = tf.getBackend() === 'torch';
     this.variables.forEach((w, i) => {
+      if (torch) {
+        // one pass on the native side instead of five tensor ops
+        const v = this.velocity[i];
+        tf.tidy(() => {
+          const [wNew, vNew] = tf.engine().runKernel(ATTFC_SGD_STEP, { w, g: grads[i], v }, { lr, momentum, weightDecay }) as tf.Tensor[];
+          v.assign(vNew);
+          w.assign(wNew);
+        });
+        return;
+      }
       if (fused) {
         // One JS pass; only the new v and w reach the heap (the op chain makes six temporaries the size
         // of w, which for a full-FC table was the difference between fitting and not).
@@ -72,7 +84,8 @@ export class Sgd {
  * Returns new tensors (the caller disposes both sets) and the norm before clipping.
  */
 export function clipByGlobalNorm(grads: tf.Tensor[], maxNorm: number): { grads: tf.Tensor[]; norm: number } {
-  const norm = tf.tidy(() => tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g))))).dataSync()[0]);
+  const squared = tf.getBackend() === 'torch' ? (g: tf.Tensor) => tf.engine().runKernel(ATTFC_SQUARED_NORM, { x: g }, {}) as tf.Tensor : (g: tf.Tensor) => tf.sum(tf.square(g));
+  const norm = tf.tidy(() => tf.sqrt(tf.addN(grads.map(squared))).dataSync()[0]);
   const scale = Math.min(1, maxNorm / (norm + 1e-6));
   const out = grads.map((g) => (scale < 1 ? tf.mul(g, scale) : tf.clone(g)));
   return { grads: out, norm };

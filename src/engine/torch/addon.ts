@@ -42,6 +42,8 @@ export interface TorchAddon {
    * [rowMax (raw max of z, float32 [B]), rowSum (sum of the terms, float64 [B])].
    */
   dccRows(z: number, scale: number): [number, number];
+  /** PyTorch's SGD step in one pass over float32 CPU tensors: [w', v'] with v' = mu v + (g + wd w), w' = w - lr v'. */
+  sgdStep(w: number, g: number, v: number, lr: number, momentum: number, weightDecay: number): [number, number];
 }
 
 /** Where the addon is looked for: ATTFC_TORCH_ADDON, else native/build/ at the package root. */

@@ -11,6 +11,7 @@ import { registerKernelComparisons } from '../kernelCases.js';
 import { TORCH_KERNELS, TorchBackend } from '../../../src/engine/torch/index.js';
 import { batchNormTrain } from '../../../src/engine/batchNorm.js';
 import { prelu } from '../../../src/engine/prelu.js';
+import { Sgd, clipByGlobalNorm } from '../../../src/train/sgd.js';
 
 const skip = torchSkipReason();
 if (!skip) await setupEngine({ backend: 'torch', threads: 2 });
@@ -298,6 +299,23 @@ test('PReLU gradient (prelu_backward) equals cpu', { skip }, async () => {
       ...tf.grads((u: tf.Tensor, v: tf.Tensor) => tf.sum(tf.mul(prelu(u, v), dy)))([x, tf.tensor1d(as)]),
       ...tf.grads((u: tf.Tensor, v: tf.Tensor) => tf.sum(tf.mul(prelu(u, v), dy2)))([x2, tf.tensor1d(as)]),
     ];
+  });
+});
+
+test('SGD step (one fused pass on torch) and global-norm clipping (one dot product per gradient) equal cpu', { skip }, async () => {
+  const ws = randomArray(3 * 70, 95);
+  const gs = randomArray(3 * 70, 96, 4);
+  await same(() => {
+    const w = tf.variable(tf.tensor2d(ws, [3, 70]));
+    const sgd = new Sgd([w], { momentum: 0.9, weightDecay: 5e-4 });
+    const g = tf.tensor2d(gs, [3, 70]);
+    sgd.step([g], 0.1);
+    sgd.step([tf.mul(g, -0.5)], 0.05);
+    const clipped = clipByGlobalNorm([g, tf.mul(g, 2)], 5);
+    const out = [w.clone(), sgd.momentumBuffers()[0].clone(), ...clipped.grads, tf.scalar(clipped.norm)];
+    sgd.dispose();
+    w.dispose();
+    return out;
   });
 });
 

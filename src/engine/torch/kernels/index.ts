@@ -9,7 +9,7 @@ import { REDUCE_KERNELS } from './reduce.js';
 import { SHAPE_KERNELS } from './shape.js';
 import type { KernelTable } from './types.js';
 
-export { ATTFC_BATCH_NORM_TRAIN, ATTFC_BATCH_NORM_TRAIN_GRAD, ATTFC_PRELU_GRAD } from './norm.js';
+export { ATTFC_BATCH_NORM_TRAIN, ATTFC_BATCH_NORM_TRAIN_GRAD, ATTFC_PRELU_GRAD, ATTFC_SGD_STEP, ATTFC_SQUARED_NORM } from './norm.js';
 
 export const TORCH_KERNELS: KernelTable = {
   ...ELEMENTWISE_KERNELS,

@@ -1,23 +1,26 @@
 // Normalisation and PReLU: tfjs's inference batch norm, and the training batch norm and PReLU that
 // src/engine/batchNorm.ts and prelu.ts run through ATen's fused kernels on this backend (custom
 // kernel names, so the autodiff tape sees one op and its closed-form gradient).
-import type * as tf from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
 import type { TorchBackend } from '../backend.js';
 import type { Scope } from '../aten.js';
 import type { KernelTable, TorchKernelArgs } from './types.js';
 
-/** Moves the channel (last) axis to position 1, where ATen's batch norm and PReLU expect it (a view). */
+/**
+ * Moves the channel (last) axis to position 1, where ATen's batch norm and PReLU expect it, in NCHW
+ * memory (free for the NHWC views of NCHW memory the convolutions produce; see conv.ts).
+ */
 function channelsFirst(s: Scope, backend: TorchBackend, x: tf.TensorInfo): number {
   const r = x.shape.length;
   const h = backend.handle(x);
   if (r <= 2) return h;
-  return s.op('permute', h, [0, r - 1, ...Array.from({ length: r - 2 }, (_, i) => i + 1)]);
+  return s.op('contiguous', s.op('permute', h, [0, r - 1, ...Array.from({ length: r - 2 }, (_, i) => i + 1)]));
 }
 
-/** Inverse of channelsFirst, contiguous in tfjs's layout (free for a channels-last result). */
+/** Inverse of channelsFirst: the tfjs-shaped view of a channels-first result (owned by the caller). */
 function channelsLast(s: Scope, h: number, rank: number): number {
   if (rank <= 2) return s.keep(h);
-  return s.aten.t('contiguous', s.op('permute', h, [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2), 1]));
+  return s.aten.t('permute', h, [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2), 1]);
 }
 
 /** tfjs FusedBatchNorm (inference): (x - mean) / sqrt(var + eps) * scale + offset, in one pass. */
@@ -63,10 +66,15 @@ function batchNormTrainGrad({ inputs, backend, attrs }: TorchKernelArgs): tf.Ten
   });
 }
 
-/** tfjs Prelu: alpha broadcasts against x (per channel, or any broadcastable shape). */
+/** tfjs Prelu: alpha broadcasts against x; one per channel (the last axis) is ATen's prelu. */
 function prelu({ inputs, backend }: TorchKernelArgs): tf.TensorInfo {
   const { x, alpha } = inputs;
+  const channels = x.shape[x.shape.length - 1];
   return backend.scoped((s) => {
+    if (x.shape.length >= 2 && tf.util.sizeFromShape(alpha.shape) === channels && alpha.shape[alpha.shape.length - 1] === channels) {
+      const y = s.op('prelu', channelsFirst(s, backend, x), s.op('reshape', backend.handle(alpha), [channels]));
+      return backend.output(channelsLast(s, y, x.shape.length), 'float32');
+    }
     const hx = backend.handle(x);
     return backend.output(backend.aten.t('where.self', s.op('gt.Scalar', hx, 0), hx, s.op('mul.Tensor', hx, backend.handle(alpha))), 'float32');
   });
@@ -81,10 +89,35 @@ function preluGrad({ inputs, backend }: TorchKernelArgs): tf.TensorInfo[] {
   });
 }
 
-/** Custom kernels attfc's own ops call on this backend (see src/engine/batchNorm.ts and prelu.ts). */
+/** SGD on one variable: [w', v'] (fused on the CPU; composed of ATen ops elsewhere). */
+function sgdStep({ inputs, backend, attrs }: TorchKernelArgs): tf.TensorInfo[] {
+  const { w, g, v } = inputs;
+  const { lr, momentum, weightDecay } = attrs as { lr: number; momentum: number; weightDecay: number };
+  if (backend.device === 'cpu') {
+    const [w2, v2] = backend.native.sgdStep(backend.handle(w), backend.handle(g), backend.handle(v), lr, momentum, weightDecay);
+    return [backend.output(w2, 'float32'), backend.output(v2, 'float32')];
+  }
+  return backend.scoped((s) => {
+    const v2 = s.op('add.Tensor', s.op('add.Tensor', backend.handle(g), backend.handle(w), weightDecay), backend.handle(v), momentum);
+    const w2 = backend.aten.t('sub.Tensor', backend.handle(w), v2, lr);
+    return [backend.output(w2, 'float32'), backend.output(s.keep(v2), 'float32')];
+  });
+}
+
+/** sum(x^2) over every element, as a float32 scalar (gradient clipping's global norm, one pass). */
+function squaredNorm({ inputs, backend }: TorchKernelArgs): tf.TensorInfo {
+  return backend.scoped((s) => {
+    const flat = s.op('reshape', backend.handle(inputs.x), [-1]);
+    return backend.output(backend.aten.t('dot', flat, flat), 'float32');
+  });
+}
+
+/** Custom kernels attfc's own ops call on this backend (see src/engine/batchNorm.ts, prelu.ts and src/train/sgd.ts). */
 export const ATTFC_BATCH_NORM_TRAIN = 'AttfcBatchNormTrain';
 export const ATTFC_BATCH_NORM_TRAIN_GRAD = 'AttfcBatchNormTrainGrad';
 export const ATTFC_PRELU_GRAD = 'AttfcPreluGrad';
+export const ATTFC_SGD_STEP = 'AttfcSgdStep';
+export const ATTFC_SQUARED_NORM = 'AttfcSquaredNorm';
 
 export const NORM_KERNELS: KernelTable = {
   FusedBatchNorm: fusedBatchNorm,
@@ -92,4 +125,6 @@ export const NORM_KERNELS: KernelTable = {
   [ATTFC_BATCH_NORM_TRAIN]: batchNormTrain,
   [ATTFC_BATCH_NORM_TRAIN_GRAD]: batchNormTrainGrad,
   [ATTFC_PRELU_GRAD]: preluGrad,
+  [ATTFC_SGD_STEP]: sgdStep,
+  [ATTFC_SQUARED_NORM]: squaredNorm,
 };
