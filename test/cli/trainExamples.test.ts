@@ -11,11 +11,10 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { tinySynth, tinyTrainConfig } from '../helpers/tinySynth.js';
-import { torchSkipReason } from '../helpers/engine.js';
+import { setupEngine, torchSkipReason } from '../helpers/engine.js';
 import { train } from '../../src/train/trainer.js';
 import { createBackbone } from '../../src/backbones/index.js';
 import { backboneToOnnx } from '../../src/onnx/writer.js';
-import { initEngine } from '../../src/engine/index.js';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
 
@@ -53,7 +52,7 @@ const bin = path.join(data, 'synth_val.bin');
 const small = await tinySynth();
 // a finished tiny run for --resume, a config file, and an insightface-style ONNX file / model folder
 const run = path.join(work, 'run');
-await initEngine({ log: false });
+await setupEngine(); // and shut it down when the file ends, or its threads keep the file's process alive
 await train({ ...tinyTrainConfig(small, run), steps: 2, export: true }, { log: () => undefined }).done;
 writeFileSync(path.join(work, 'my.yaml'), `data: ${data}\nbackbone: mbf\ninputSize: 32\n`);
 const onnx = path.join(work, 'model.onnx');
