@@ -1,9 +1,11 @@
 // Convolutions and pooling. tfjs tensors are NHWC by shape, but a torch tensor behind one may have any
-// strides: activations here live in NCHW memory (an NHWC-shaped view of it), the layout in which this
-// libtorch's oneDNN convolutions and its batch norm run fastest (batch norm twice as fast as on
-// channels-last memory, convolutions up to 15%), and the one PyTorch itself trains in. Permuting such a
-// view to NCHW is free; only the network's input (NHWC from JS) is copied once, by the first convolution.
-// Reading a tensor back, reshaping or flattening it yields NHWC order as tfjs expects. Filters go from
+// strides, so each convolution runs in the memory layout this libtorch's oneDNN is fastest at and its
+// output stays in it, behind an NHWC-shaped view: dense k x k convolutions (k > 1) in NCHW memory, 1x1
+// and depthwise ones in channels-last memory (2-4x faster there: NCHW makes oneDNN reorder them into
+// its blocked format, while for 3x3 convolutions NCHW is as fast or faster). Batch norm follows its
+// input's layout. A layout change costs one copy, where an IResNet block's 1x1 shortcut meets its 3x3
+// body or the NHWC input meets the first convolution. Reading a tensor back, reshaping or flattening it
+// yields NHWC order as tfjs expects, whatever the memory layout. Filters go from
 // tfjs's [kh, kw, in, out] (depthwise: [kh, kw, C, multiplier]) to ATen's [out, in/groups, kh, kw].
 // ATen pads symmetrically; tfjs 'same' padding can be one larger at the bottom/right, in which case
 // the input is padded explicitly first.
@@ -40,8 +42,15 @@ function geometry(xShape: number[], filterShape: number[], attrs: Record<string,
   return { info, groups: depthwise ? info.inChannels : 1, symmetric, padding: symmetric ? [p.top, p.left] : [0, 0] };
 }
 
-/** NHWC-shaped -> NCHW-shaped and NCHW in memory (free for an NHWC view of NCHW memory). */
-const toNchw = (s: Scope, h: number) => s.op('contiguous', s.op('permute', h, [0, 3, 1, 2]));
+type Layout = 'contiguous' | 'channels_last';
+
+/** The memory layout a convolution of this geometry runs fastest in (see the file comment). */
+function layoutFor(g: Geometry, depthwise: boolean): Layout {
+  return depthwise || (g.info.filterHeight === 1 && g.info.filterWidth === 1) ? 'channels_last' : 'contiguous';
+}
+
+/** NHWC-shaped -> NCHW-shaped in the given memory layout (free when the memory already is in it). */
+const toNchw = (s: Scope, h: number, layout: Layout) => s.op('contiguous', s.op('permute', h, [0, 3, 1, 2]), layout);
 /** NCHW -> the NHWC-shaped view tfjs sees (owned by the caller; no copy). */
 const toNhwc = (s: Scope, h: number) => s.aten.t('permute', h, [0, 2, 3, 1]);
 
@@ -67,7 +76,7 @@ function tfjsFilter(s: Scope, w: number, filterShape: number[], depthwise: boole
 
 function convForward(s: Scope, backend: TorchBackend, x: tf.TensorInfo, filter: tf.TensorInfo, bias: tf.TensorInfo | undefined, g: Geometry, depthwise: boolean): number {
   const i = g.info;
-  const xin = padExplicitly(s, toNchw(s, backend.handle(x)), g);
+  const xin = padExplicitly(s, toNchw(s, backend.handle(x), layoutFor(g, depthwise)), g);
   const w = torchWeight(s, backend.handle(filter), filter.shape, depthwise);
   const y = s.op('convolution', xin, w, bias ? backend.handle(bias) : null, [i.strideHeight, i.strideWidth], g.padding, [i.dilationHeight, i.dilationWidth], false, [0, 0], g.groups);
   return toNhwc(s, y);
@@ -93,9 +102,10 @@ function convBackpropInput(depthwise: boolean) {
       const paddedH = g.symmetric ? h : h + p.top + p.bottom;
       const paddedW = g.symmetric ? w : w + p.left + p.right;
       // convolution_backward reads only the input's shape and layout for the input gradient
-      const shapeOnly = s.op('empty.memory_format', [n, c, paddedH, paddedW], 'float32', null, backend.device, null, null);
+      const layout = layoutFor(g, depthwise);
+      const shapeOnly = s.op('empty.memory_format', [n, c, paddedH, paddedW], 'float32', null, backend.device, null, layout);
       const wt = torchWeight(s, backend.handle(filter), filter.shape, depthwise);
-      const [dx] = s.ops('convolution_backward', toNchw(s, backend.handle(dy)), shapeOnly, wt, null, [i.strideHeight, i.strideWidth], g.padding, [i.dilationHeight, i.dilationWidth], false, [0, 0], g.groups, [true, false, false]);
+      const [dx] = s.ops('convolution_backward', toNchw(s, backend.handle(dy), layout), shapeOnly, wt, null, [i.strideHeight, i.strideWidth], g.padding, [i.dilationHeight, i.dilationWidth], false, [0, 0], g.groups, [true, false, false]);
       let grad = dx;
       if (!g.symmetric) grad = s.op('slice.Tensor', s.op('slice.Tensor', grad, 2, p.top, p.top + h, 1), 3, p.left, p.left + w, 1);
       return backend.output(toNhwc(s, grad), 'float32');
@@ -128,12 +138,13 @@ function convBackpropFilter(depthwise: boolean) {
     if (!depthwise && i.filterHeight === 1 && i.filterWidth === 1 && i.dilationHeight === 1 && i.dilationWidth === 1)
       return backend.scoped((s) => backend.output(pointwiseFilterGrad(s, backend, x, dy, i), 'float32'));
     return backend.scoped((s) => {
-      const xin = padExplicitly(s, toNchw(s, backend.handle(x)), g);
+      const layout = layoutFor(g, depthwise);
+      const xin = padExplicitly(s, toNchw(s, backend.handle(x), layout), g);
       const [kh, kw, cin, cout] = filterShape;
       const wShape = depthwise ? [cin * cout, 1, kh, kw] : [cout, cin, kh, kw];
       // convolution_backward reads only the weight's shape for the weight gradient
       const shapeOnly = s.op('empty.memory_format', wShape, 'float32', null, backend.device, null, null);
-      const [, dw] = s.ops('convolution_backward', toNchw(s, backend.handle(dy)), xin, shapeOnly, null, [i.strideHeight, i.strideWidth], g.padding, [i.dilationHeight, i.dilationWidth], false, [0, 0], g.groups, [false, true, false]);
+      const [, dw] = s.ops('convolution_backward', toNchw(s, backend.handle(dy), layout), xin, shapeOnly, null, [i.strideHeight, i.strideWidth], g.padding, [i.dilationHeight, i.dilationWidth], false, [0, 0], g.groups, [false, true, false]);
       return backend.output(tfjsFilter(s, dw, filterShape, depthwise), 'float32');
     });
   };
@@ -188,7 +199,7 @@ function avgPool({ inputs, backend, attrs }: TorchKernelArgs): tf.TensorInfo {
   const { info, padding } = poolGeometry(x, attrs);
   return backend.scoped((s) => {
     // count_include_pad false: padded cells are not averaged, as in tfjs
-    const y = s.op('avg_pool2d', toNchw(s, backend.handle(x)), [info.filterHeight, info.filterWidth], [info.strideHeight, info.strideWidth], padding, false, false, null);
+    const y = s.op('avg_pool2d', toNchw(s, backend.handle(x), 'contiguous'), [info.filterHeight, info.filterWidth], [info.strideHeight, info.strideWidth], padding, false, false, null);
     return backend.output(toNhwc(s, y), 'float32');
   });
 }
@@ -197,7 +208,7 @@ function avgPoolGrad({ inputs, backend, attrs }: TorchKernelArgs): tf.TensorInfo
   const { dy, input } = inputs;
   const { info, padding } = poolGeometry(input, attrs);
   return backend.scoped((s) => {
-    const g = s.op('avg_pool2d_backward', toNchw(s, backend.handle(dy)), toNchw(s, backend.handle(input)), [info.filterHeight, info.filterWidth], [info.strideHeight, info.strideWidth], padding, false, false, null);
+    const g = s.op('avg_pool2d_backward', toNchw(s, backend.handle(dy), 'contiguous'), toNchw(s, backend.handle(input), 'contiguous'), [info.filterHeight, info.filterWidth], [info.strideHeight, info.strideWidth], padding, false, false, null);
     return backend.output(toNhwc(s, g), 'float32');
   });
 }
@@ -206,7 +217,7 @@ function maxPool({ inputs, backend, attrs }: TorchKernelArgs): tf.TensorInfo {
   const x = inputs.x;
   const { info, padding } = poolGeometry(x, attrs);
   return backend.scoped((s) => {
-    const y = s.op('max_pool2d', toNchw(s, backend.handle(x)), [info.filterHeight, info.filterWidth], [info.strideHeight, info.strideWidth], padding, [1, 1], false);
+    const y = s.op('max_pool2d', toNchw(s, backend.handle(x), 'contiguous'), [info.filterHeight, info.filterWidth], [info.strideHeight, info.strideWidth], padding, [1, 1], false);
     return backend.output(toNhwc(s, y), 'float32');
   });
 }

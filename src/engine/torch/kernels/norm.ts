@@ -7,14 +7,14 @@ import type { Scope } from '../aten.js';
 import type { KernelTable, TorchKernelArgs } from './types.js';
 
 /**
- * Moves the channel (last) axis to position 1, where ATen's batch norm and PReLU expect it, in NCHW
- * memory (free for the NHWC views of NCHW memory the convolutions produce; see conv.ts).
+ * Moves the channel (last) axis to position 1, where ATen's batch norm and PReLU expect it: a view, in
+ * whatever memory layout the tensor has (the convolutions leave NCHW or channels-last; see conv.ts).
  */
 function channelsFirst(s: Scope, backend: TorchBackend, x: tf.TensorInfo): number {
   const r = x.shape.length;
   const h = backend.handle(x);
   if (r <= 2) return h;
-  return s.op('contiguous', s.op('permute', h, [0, r - 1, ...Array.from({ length: r - 2 }, (_, i) => i + 1)]));
+  return s.op('permute', h, [0, r - 1, ...Array.from({ length: r - 2 }, (_, i) => i + 1)]);
 }
 
 /** Inverse of channelsFirst: the tfjs-shaped view of a channels-first result (owned by the caller). */
