@@ -24,6 +24,8 @@ import { VerificationCallback } from './verificationCallback.js';
 import { MetricsCallback } from './metricsCallback.js';
 import { TrainStep, createOptimizer } from './trainStep.js';
 import { exportEmbeddingModel } from './exportModel.js';
+import { writeSyntheticVerificationBin } from '../data/synthetic/synthesize.js';
+import type { ResolvedSynthOptions } from '../data/synthetic/options.js';
 import { initBackboneFrom } from './initFrom.js';
 import type { TrainHandle, TrainOptions, TrainResult } from './events.js';
 
@@ -149,7 +151,8 @@ async function trainInFolder(
     }
     folder.writeEnvironment(plan.replicas, plan.resumed?.from);
     log(describeRun(plan, fq.paramCount(), headSizing.queueSize));
-    const verification = new VerificationCallback(c, fq, folder, log, (e) => events.emit('verify', e));
+    const ownSets = plan.synthetic ? await writeHeldOutPairs(plan.synthetic, folder, log) : [];
+    const verification = new VerificationCallback(c, fq, folder, log, (e) => events.emit('verify', e), ownSets);
     const trainStep = new TrainStep({ config: c, fq, head, sgd, encoder, group, localBatch: plan.localBatch, keysPerSample: plan.keysPerSample });
 
     const startStep = step;
@@ -217,6 +220,16 @@ async function trainInFolder(
   }
 }
 
+/** On-demand synthetic data: its held-out verification pairs, rendered into the run folder (none when it has no pairs). */
+async function writeHeldOutPairs(options: ResolvedSynthOptions, folder: RunFolder, log: (line: string) => void): Promise<string[]> {
+  const t0 = performance.now();
+  const file = folder.syntheticVerificationBin;
+  const pairs = await writeSyntheticVerificationBin(file, options);
+  if (pairs === 0) return [];
+  log(`attfc: wrote ${pairs} SYNTHETIC verification pairs of ${options.verifyIdentities} held-out identities to ${file} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  return [file];
+}
+
 function createPipeline(plan: RunPlan, log: (line: string) => void): DataPipeline {
   const c = plan.config;
   return new DataPipeline({
@@ -235,7 +248,8 @@ function createPipeline(plan: RunPlan, log: (line: string) => void): DataPipelin
 function describeRun(plan: RunPlan, paramCount: number, queueSize: number): string {
   const c = plan.config;
   return (
-    `attfc: training ${c.backbone} (${(paramCount / 1e6).toFixed(2)}M params, ${c.inputSize}x${c.inputSize}) with head ${c.head} on ${plan.numClasses} identities / ${plan.numImages} images; ` +
+    `attfc: training ${c.backbone} (${(paramCount / 1e6).toFixed(2)}M params, ${c.inputSize}x${c.inputSize}) with head ${c.head} on ${plan.numClasses} identities / ${plan.numImages} images` +
+    `${plan.synthetic ? ' (SYNTHETIC, rendered on demand)' : ''}; ` +
     `${plan.totalSteps} steps of batch ${c.batchSize}${c.head === 'attfc' ? `, K=${c.sampleNum}, DCC ${queueSize} slots` : ''}${c.head === 'pfc' ? `, sample rate ${c.sampleRate}` : ''}`
   );
 }
