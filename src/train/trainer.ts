@@ -168,6 +168,7 @@ async function trainInFolder(
         interrupted = true;
         break;
       }
+      const tStep = performance.now();
       const batch = await pipeline.next().catch((e: unknown) => {
         if (!(e instanceof AttfcError)) throw e;
         // bad data: keep what was trained; the checkpoint's pipeline state makes the failed batch again
@@ -178,11 +179,13 @@ async function trainInFolder(
             `once the data is repaired (then with --allow-data-change) or with a higher --max-bad-share`,
         );
       });
+      const tData = performance.now();
       const lr = learningRate(step, { lr: c.lr, totalSteps, schedule: c.schedule, warmupSteps: c.warmupSteps, polyPower: c.polyPower, minLr: 0 });
-      const { loss, gradNorm } = trainStep.run(batch, lr, step, checkpoints.last);
+      const { loss, gradNorm, times } = trainStep.run(batch, lr, step, checkpoints.last);
       step++;
       finalLoss = loss;
-      metrics.afterStep({ step, epoch: batch.epoch, loss, lr, gradNorm });
+      const tEnd = performance.now();
+      metrics.afterStep({ step, epoch: batch.epoch, loss, lr, gradNorm, times: { data: (tData - tStep) / 1000, ...times, step: (tEnd - tStep) / 1000 } });
       if (verification.due(step, totalSteps)) await verification.run(step);
       if (checkpoints.due(step, totalSteps)) checkpoints.write(step);
     }
