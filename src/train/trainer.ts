@@ -116,7 +116,7 @@ async function trainInFolder(
   const { totalSteps } = plan;
   const headSizing = sizeHead(c, plan.numClasses); // before the backbone: its errors come cheaper
   checkBackboneSize(c, plan.engine.backend);
-  checkHostMemory(hostParts(c, plan.numClasses, plan.numImages, headSizing.queueSize));
+  checkHostMemory(hostParts(c, plan.numClasses, plan.numImages, headSizing.queueSize, plan.engine.backend, plan.synthetic !== null));
   const fq = createBackbone(c.backbone, backboneOptions(c));
   const deviceBudget = await planHeap(plan, headSizing, fq, log).catch((e: unknown) => {
     fq.dispose();
