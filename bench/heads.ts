@@ -187,7 +187,7 @@ function comparisons(): string[] {
   if (results.some((r) => r.head === 'fc')) {
     const clean = fcFails.every((r) => /^(AttfcError|WasmHeapExhaustedError):/.test(r.error ?? ''));
     out.push(
-      `target "FullFC fails cleanly where the 4 GiB heap cannot hold it": ${fcFails.length === 0 ? 'no failure in the measured range' : clean ? `met (clean error from N=${fcFails[0].n.toLocaleString('en-US')})` : 'NOT met (a crash, kill or timeout)'}`,
+      `target "FullFC fails cleanly where memory cannot hold it": ${fcFails.length === 0 ? 'no failure in the measured range' : clean ? `met (clean error from N=${fcFails[0].n.toLocaleString('en-US')})` : 'NOT met (a crash, kill or timeout)'}`,
     );
   }
   for (const ref of PYTORCH_REFERENCE) {

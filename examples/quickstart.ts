@@ -26,7 +26,7 @@ console.log(`held-out synthetic pairs: accuracy ${result.verification[0].accurac
 const embedder = await loadEmbedder(result.modelDir!);
 const ds = openDataset(data);
 const [i, j] = ds.identityImages(0);
-const [a, b] = await embedder.embed([ds.readImage(i), ds.readImage(j)]);
+const [a, b] = await embedder.embed([await ds.readImage(i), await ds.readImage(j)]);
 ds.close();
 console.log(`${a.length}-d unit embeddings; cosine similarity of two images of one identity: ${embedder.similarity(a, b).toFixed(3)}`);
 shutdownEngine();

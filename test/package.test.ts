@@ -32,7 +32,7 @@ const result = await train(
 ).done;
 const embedder = await loadEmbedder(result.modelDir);
 const ds = openDataset(data);
-const [a, b] = await embedder.embed([ds.readImage(0), ds.readImage(4)]);
+const [a, b] = await embedder.embed([await ds.readImage(0), await ds.readImage(4)]);
 ds.close();
 const verdict = await embedder.verify(a, b);
 console.log(JSON.stringify({ steps: result.steps, dims: [a.length, b.length], norm: Math.hypot(...a), similarity: verdict.similarity, same: verdict.same, threshold: embedder.verification.threshold }));

@@ -57,7 +57,7 @@ async function embedImages(net: Backbone, ds: ReturnType<typeof openDataset>, in
   let dim = 0;
   for (let start = 0; start < indices.length; start += EMBED_BATCH) {
     const part = indices.slice(start, start + EMBED_BATCH);
-    const rgb = await Promise.all(part.map((i) => decodeToRgb(ds.readImage(i), size, ds.describe(i))));
+    const rgb = await Promise.all(part.map(async (i) => decodeToRgb(await ds.readImage(i), size, ds.describe(i))));
     const out = await embedBatch(embedder, normalizeBatch(rgb, size), part.length);
     if (!values) {
       dim = out.dim;

@@ -281,3 +281,65 @@ export function trainFlags(argv: string[]): TrainFlags {
     .option('--backend <all|wasm|torch>', 'engines to measure (all: WASM, and torch when its addon is built)', backendChoice, 'all');
   return parse(cmd, argv).opts<TrainFlags>();
 }
+
+// ---- bench:scale -------------------------------------------------------------------------------------
+
+export interface ScaleFlags {
+  quick: boolean;
+  json: boolean;
+  verbose: boolean;
+  /** Identities (default 2,059,906; --quick 100,000). */
+  identities?: number;
+  images: number;
+  inputSize: number;
+  batch: number;
+  width: number;
+  embeddingSize: number;
+  /** Steps of the uninterrupted run (default 200; --quick 40); the checkpoint to resume from is at half. */
+  steps?: number;
+  /** Steps the resumed run takes before it stops (default 10; --quick 5). */
+  resumeSteps?: number;
+  head: 'attfc' | 'fc' | 'pfc';
+  sampleRate: number;
+  /** Verification pairs of held-out identities (the on-demand source's default: 1000). */
+  verifyPairs: number;
+  /** Unset: ATTFC_BACKEND, else torch when its addon is built, else wasm. */
+  backend?: 'wasm' | 'torch';
+  output?: string;
+}
+
+export function scaleFlags(argv: string[]): ScaleFlags {
+  const cmd = command(
+    'bench:scale',
+    'end-to-end training at WebFace42M\'s 2,059,906 identities on SYNTHETIC faces rendered on demand: MobileFaceNet, AttFC (or --head fc / pfc), step time by part, memory, checkpoint size and write time, and an exact resume from a mid-run checkpoint',
+  )
+    .option('--quick', '100,000 identities, 40 steps (resume from step 20, 5 steps)', false)
+    .option('--json', 'print one JSON object', false)
+    .option('--verbose', "show the runs' training logs", false)
+    .option('--identities <n>', 'identities (default 2,059,906; 100k, 1M and the like are accepted)', parseCount)
+    .option('--images <k>', 'images per identity', wholeNumber(1), 3)
+    .option('--input-size <px>', 'input side, 32 or 48', (v: string) => {
+      if (v !== '32' && v !== '48') throw new InvalidArgumentError('expected 32 or 48');
+      return Number(v);
+    }, 32)
+    .option('--batch <B>', 'batch size', wholeNumber(2), 128)
+    .option('--width <m>', 'MobileFaceNet width multiplier', positiveNumber, 1)
+    .option('--embedding-size <d>', 'embedding size', wholeNumber(1), 512)
+    .option('--steps <n>', 'steps of the uninterrupted run; the resume starts from its checkpoint at half (default 200; --quick 40)', wholeNumber(2))
+    .option('--resume-steps <n>', 'steps the resumed run takes and compares (default 10; --quick 5)', wholeNumber(1))
+    .option('--head <kind>', 'attfc (DCC ratio 0.3), fc or pfc', (v: string) => {
+      if (v !== 'attfc' && v !== 'fc' && v !== 'pfc') throw new InvalidArgumentError('expected attfc, fc or pfc');
+      return v;
+    }, 'attfc')
+    .option('--sample-rate <r>', 'Partial FC sample rate', positiveNumber, 0.1)
+    .option('--verify-pairs <n>', 'verification pairs of held-out identities, written to the run folder and verified at the end', wholeNumber(0), 1000)
+    .option('--backend <wasm|torch>', 'the engine (default: ATTFC_BACKEND, else torch when its addon is built, else wasm)', (v: string) => {
+      if (v !== 'wasm' && v !== 'torch') throw new InvalidArgumentError('expected wasm or torch');
+      return v;
+    })
+    .option('--output <dir>', "the runs' folders (default .cache/bench/scale-<head>; replaced on every run)");
+  const o = parse(cmd, argv).opts<ScaleFlags>();
+  if (o.steps !== undefined && o.resumeSteps !== undefined && o.resumeSteps > o.steps - Math.floor(o.steps / 2))
+    throw new CommanderError(1, 'bench.resumeSteps', `--resume-steps ${o.resumeSteps} runs past --steps ${o.steps} from the checkpoint at step ${Math.floor(o.steps / 2)}`);
+  return o;
+}

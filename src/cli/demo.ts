@@ -1,9 +1,15 @@
 // The built-in demo behind `npm start`: synthetic faces (cached) -> AttFC training -> verification on
-// held-out synthetic identities -> TensorFlow.js export -> a short report.
+// held-out synthetic identities -> TensorFlow.js export -> a short report that puts the trained model's
+// accuracy next to the untrained network's on the same pairs, and states the training budget.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { synthesize } from '../data/synthetic/index.js';
 import { train } from '../train/trainer.js';
+import { parseTrainConfig } from '../train/config.js';
+import { backboneOptions } from '../train/runPlan.js';
+import { createBackbone } from '../backbones/index.js';
+import { evaluateBin, type VerificationResult } from '../eval/evaluateBin.js';
+import { describeEngine, engineInfo } from '../engine/index.js';
 import { createProgressView, formatDuration } from '../train/progress.js';
 import { DEMO, type DemoSetup } from './commands/demo.js';
 
@@ -28,43 +34,47 @@ export async function runDemo(out: string, steps: number, setup: DemoSetup = DEM
     },
   );
   const view = createProgressView(process.stderr, 50);
-  const handle = train(
-    {
-      data: dataDir,
-      output: path.join(out, 'run'),
-      backbone: d.backbone,
-      inputSize: d.size,
-      widthMultiplier: d.widthMultiplier,
-      head: 'attfc',
-      batchSize: d.batchSize,
-      steps,
-      warmupSteps: Math.round(steps / 20),
-      emaMomentum: d.emaMomentum,
-      marginS: d.marginS,
-      marginM2: d.marginM2,
-      seed: d.seed,
-      verify: [path.join(dataDir, 'synth_val.bin')],
-      verifyEvery: 0,
-      logEvery: 50,
-      checkpointEvery: 0,
-    },
-    // a demo run replaces the previous demo run (one trained on this demo's data), never another run
-    { log: (l) => view.log(l), overwrite: isDemoRun(path.join(out, 'run'), dataDir) },
-  );
+  const bin = path.join(dataDir, 'synth_val.bin');
+  const config = parseTrainConfig({
+    data: dataDir,
+    output: path.join(out, 'run'),
+    backbone: d.backbone,
+    inputSize: d.size,
+    widthMultiplier: d.widthMultiplier,
+    head: 'attfc',
+    batchSize: d.batchSize,
+    steps,
+    warmupSteps: Math.round(steps / 20),
+    emaMomentum: d.emaMomentum,
+    marginS: d.marginS,
+    marginM2: d.marginM2,
+    seed: d.seed,
+    verify: [bin],
+    verifyEvery: 0,
+    logEvery: 50,
+    checkpointEvery: 0,
+  });
+  // a demo run replaces the previous demo run (one trained on this demo's data), never another run
+  const handle = train(config, { log: (l) => view.log(l), overwrite: isDemoRun(path.join(out, 'run'), dataDir) });
   handle.on('step', (m) => view.update(m));
   const r = await handle.done;
   view.stop();
   const v = r.verification[0];
+  const before = v ? await untrainedVerification(config, bin) : null;
+  const engine = engineInfo();
   const total = (performance.now() - t0) / 1000;
+  const pct = (x: VerificationResult) => `${(100 * x.accuracy).toFixed(2)}% +- ${(100 * x.std).toFixed(2)}`;
   const lines = [
     '',
     'attfc demo report (SYNTHETIC data)',
     `  identities   ${r.identities} training (${r.images} images) + held-out verification identities`,
     `  data         ${dataDir} (${synth.cached ? 'cached' : `made in ${formatDuration(synth.seconds)}`})`,
     `  training     ${r.steps} steps of ${d.batchSize} in ${formatDuration(r.seconds)}, ${r.samplesPerSec.toFixed(1)} samples/s, final loss ${r.finalLoss.toFixed(3)}`,
+    `  budget       ${r.steps} steps x ${d.batchSize} = ${r.steps * d.batchSize} samples (${((r.steps * d.batchSize) / r.images).toFixed(1)} epochs) in ${formatDuration(r.seconds)} of training${engine ? ` on ${describeEngine(engine).replace(/^backend /, '')}` : ''}`,
     v
-      ? `  verification ${v.name}: accuracy ${(100 * v.accuracy).toFixed(2)}% +- ${(100 * v.std).toFixed(2)} over 10 folds, VAL@FAR=1e-3 ${v.valAtFar1e3.val.toFixed(3)} (${v.pairs} held-out pairs)`
+      ? `  verification ${v.name}: accuracy ${pct(v)} over 10 folds, VAL@FAR=1e-3 ${v.valAtFar1e3.val.toFixed(3)} (${v.pairs} held-out pairs)`
       : '  verification (none)',
+    ...(before ? [`  untrained    the same pairs and protocol on the network before training: accuracy ${pct(before)} (batch-statistics batch norm)`] : []),
     `  model        ${r.modelDir} (TensorFlow.js; only f_q is exported)`,
     ...(v ? [`  threshold    same face if cosine similarity >= ${v.threshold.similarity.toFixed(5)} (recorded in the model for verify() and the browser page)`] : []),
     `  logs         ${r.output}/metrics.jsonl`,
@@ -73,6 +83,20 @@ export async function runDemo(out: string, steps: number, setup: DemoSetup = DEM
     `      attfc serve ${r.modelDir}   (the browser face verifier; npm run demo:browser does this for runs/demo)`,
   ];
   process.stdout.write(lines.join('\n') + '\n');
+}
+
+/**
+ * The verification protocol on f_q as training started it (same architecture and seed): the reference
+ * that says what training added. Its batch norm uses batch statistics, since the running statistics of
+ * an untrained network are only their initial values.
+ */
+async function untrainedVerification(config: ReturnType<typeof parseTrainConfig>, bin: string): Promise<VerificationResult> {
+  const net = createBackbone(config.backbone, backboneOptions(config));
+  try {
+    return await evaluateBin({ inputSize: config.inputSize, embed: (x) => net.apply(x, true) }, bin, { batchSize: Math.min(64, config.batchSize) });
+  } finally {
+    net.dispose();
+  }
 }
 
 /** Whether `runDir` holds a run trained on `dataDir` (a previous demo), by its config.json. */

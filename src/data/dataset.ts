@@ -1,16 +1,20 @@
 // The one dataset interface the sampler, trainer and evaluation use, and `openDataset`, which picks the
-// reader from the path: a RecordIO dataset (insightface or im2rec layout) or an image folder.
+// reader from the path: a RecordIO dataset (insightface or im2rec layout), an image folder, or the
+// on-demand synthetic source (`synth:...`, rendered as images are read).
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import sharp from 'sharp';
 import { AttfcError } from '../errors.js';
 import { ImageFolderDataset } from './imageFolder.js';
 import { identityLabel, parseImageRecord, readProperty, RecordIOFile, type DatasetProperty } from './recordio.js';
+import { isSynthSpec, parseSynthSpec } from './synthetic/spec.js';
+import { SyntheticDataset } from './synthetic/source.js';
+import type { ResolvedSynthOptions } from './synthetic/options.js';
 
 export interface FaceDataset {
   /** Path given by the user. */
   readonly source: string;
-  readonly format: 'recordio' | 'folder';
+  readonly format: 'recordio' | 'folder' | 'synthetic';
   /** Images are indexed 0..numImages-1. */
   readonly numImages: number;
   readonly numIdentities: number;
@@ -20,8 +24,13 @@ export interface FaceDataset {
   label(i: number): number;
   /** Image indices of an identity (a fresh array the caller may keep or modify). */
   identityImages(id: number): Int32Array;
-  /** Encoded image bytes (sync, so worker threads can read concurrently). */
-  readImage(i: number): Buffer;
+  /**
+   * Encoded image bytes: at once from files (sync, so worker threads can read concurrently), or a
+   * promise from a source that renders its images.
+   */
+  readImage(i: number): Buffer | Promise<Buffer>;
+  /** Many images at once, where that is cheaper than one by one (a rendering source); else absent. */
+  readImages?(indices: ArrayLike<number>): Promise<Buffer[]>;
   /** Second label float if present (synthetic sets store [identity, quality]). */
   quality(i: number): number | undefined;
   /** E.g. "data/train.rec key 17" or "root/0001/3.jpg", for error messages. */
@@ -32,13 +41,16 @@ export interface FaceDataset {
 /** Which files make up a dataset path. */
 export type DatasetLocation =
   | { format: 'recordio'; rec: string; idx: string; property: string | null }
-  | { format: 'folder'; root: string };
+  | { format: 'folder'; root: string }
+  | { format: 'synthetic'; options: ResolvedSynthOptions };
 
 /**
- * Resolves a user path: a directory with train.rec (+ train.idx, property), a directory with exactly one
- * `.rec`, a `.rec` (or `.idx`) file, or otherwise an image folder.
+ * Resolves a user path: `synth:...` (the on-demand synthetic source), a directory with train.rec
+ * (+ train.idx, property), a directory with exactly one `.rec`, a `.rec` (or `.idx`) file, or otherwise
+ * an image folder.
  */
 export function locateDataset(path: string): DatasetLocation {
+  if (isSynthSpec(path)) return { format: 'synthetic', options: parseSynthSpec(path) };
   if (!existsSync(path)) throw new AttfcError(`${path}: no such file or directory`);
   if (statSync(path).isDirectory()) {
     const property = existsSync(join(path, 'property')) ? join(path, 'property') : null;
@@ -59,6 +71,7 @@ export function locateDataset(path: string): DatasetLocation {
 /** Opens a dataset; every problem with the user's files is a one-line AttfcError. */
 export function openDataset(path: string): FaceDataset {
   const loc = locateDataset(path);
+  if (loc.format === 'synthetic') return SyntheticDataset.open(path);
   return loc.format === 'folder' ? ImageFolderDataset.open(path) : RecordIODataset.open(path, loc);
 }
 

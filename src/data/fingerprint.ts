@@ -1,18 +1,20 @@
 // A data set's fingerprint, recorded in checkpoints: its size and a hash of what defines its order and
-// labels (a RecordIO set's index and `property`; an image folder's file list). A resume compares it
+// labels (a RecordIO set's index and `property`; an image folder's file list; the on-demand synthetic
+// source's generator version and the options that decide its training images). A resume compares it
 // with the data it is given, since a checkpoint's sampler position means nothing on other data.
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { basename } from 'node:path';
 import { locateDataset, type FaceDataset } from './dataset.js';
 import { ImageFolderDataset } from './imageFolder.js';
+import { SyntheticDataset, trainingImageOptions } from './synthetic/source.js';
 
 export interface DatasetFingerprint {
   /** The path the set was given as (for messages; a moved set keeps its fingerprint). */
   source: string;
   images: number;
   identities: number;
-  /** SHA-256 (hex) per part: `train.idx` (the index file's name), `property`, or `file list`. */
+  /** SHA-256 (hex) per part: `train.idx` (the index file's name), `property`, `file list`, or `synthetic images`. */
   hashes: Record<string, string>;
 }
 
@@ -37,6 +39,8 @@ export function datasetFingerprint(path: string, dataset: FaceDataset): DatasetF
   if (loc.format === 'recordio') {
     hashes[basename(loc.idx)] = sha256File(loc.idx);
     if (loc.property) hashes.property = sha256(readFileSync(loc.property, 'utf8').trim());
+  } else if (dataset instanceof SyntheticDataset) {
+    hashes['synthetic images'] = sha256(JSON.stringify(trainingImageOptions(dataset.options)));
   } else if (dataset instanceof ImageFolderDataset) {
     const h = createHash('sha256');
     for (let i = 0; i < dataset.numImages; i++) h.update(`${dataset.relativePath(i)}\n`);

@@ -1,6 +1,7 @@
 // `data inspect`: checks a dataset and summarises it, collecting every problem instead of stopping at
 // the first: index lines, record framing, headers and labels of every image, identity ranges, and a
-// decode check of a sample of images spread evenly over the set.
+// decode check of a sample of images spread evenly over the set. The on-demand synthetic source has
+// no files to check: its sample is rendered and decoded.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AttfcError } from '../errors.js';
@@ -14,6 +15,7 @@ import {
   type RecordIOLayout,
 } from './dataset.js';
 import { scanImageFolder } from './imageFolder.js';
+import { SyntheticDataset } from './synthetic/source.js';
 import { identityLabel, parseImageRecord, readProperty, RecordIOFile, type DatasetProperty } from './recordio.js';
 
 export interface InspectOptions {
@@ -27,7 +29,7 @@ export interface InspectOptions {
 
 export interface InspectReport {
   source: string;
-  format: 'recordio' | 'folder' | null;
+  format: 'recordio' | 'folder' | 'synthetic' | null;
   layout?: RecordIOLayout['kind'];
   identities: number;
   images: number;
@@ -56,7 +58,8 @@ export async function inspect(path: string, options: InspectOptions = {}): Promi
   let scan: Scan = emptyScan();
   if (loc?.format === 'recordio') scan = await inspectRecordIO(loc, log, sample, options.labels === true);
   else if (loc?.format === 'folder') scan = await inspectFolder(loc.root, log, sample, options.labels === true);
-  const perIdentity = Array.from(scan.counts).sort((a, b) => a - b);
+  else if (loc?.format === 'synthetic') scan = await inspectSynthetic(path, log, sample, options.labels === true);
+  const perIdentity = scan.counts.slice().sort();
   const report: InspectReport = {
     source: path,
     format: loc?.format ?? null,
@@ -234,6 +237,15 @@ function checkIdentityRecords(
   }
 }
 
+/** The on-demand synthetic source: k images per identity by construction; a sample is rendered and decoded. */
+async function inspectSynthetic(spec: string, log: ErrorLog, sample: number, wantLabels: boolean): Promise<Scan> {
+  const ds = SyntheticDataset.open(spec);
+  const counts = new Int32Array(ds.numIdentities).fill(ds.options.imagesPerIdentity);
+  const labels = wantLabels ? Array.from({ length: ds.numImages }, (_, i) => ({ key: String(i), label: ds.label(i) })) : [];
+  const decoded = await decodeSample(ds.numImages, sample, log, (i) => ({ where: ds.describe(i), bytes: () => ds.readImage(i) }));
+  return { images: ds.numImages, counts, imageSize: ds.imageSize, decodeChecked: decoded.checked, labels };
+}
+
 async function inspectFolder(root: string, log: ErrorLog, sample: number, wantLabels: boolean): Promise<Scan> {
   const scan = log.attempt(() => scanImageFolder(root, log.add));
   if (!scan) return emptyScan();
@@ -261,7 +273,7 @@ async function decodeSample(
   n: number,
   sample: number,
   log: ErrorLog,
-  image: (i: number) => { where: string; bytes: () => Buffer },
+  image: (i: number) => { where: string; bytes: () => Buffer | Promise<Buffer> },
 ): Promise<{ checked: number; firstSize: { width: number; height: number } | null }> {
   const count = Math.min(n, sample);
   let firstSize: { width: number; height: number } | null = null;
@@ -280,16 +292,16 @@ async function decodeSample(
   return { checked: count, firstSize };
 }
 
-async function decodeOrError(bytes: () => Buffer, where: string): Promise<{ width: number; height: number } | AttfcError> {
+async function decodeOrError(bytes: () => Buffer | Promise<Buffer>, where: string): Promise<{ width: number; height: number } | AttfcError> {
   try {
-    return await checkImage(bytes(), where);
+    return await checkImage(await bytes(), where);
   } catch (e) {
     if (e instanceof AttfcError) return e;
     throw e;
   }
 }
 
-function median(sorted: number[]): number {
+function median(sorted: ArrayLike<number>): number {
   if (sorted.length === 0) return 0;
   const mid = sorted.length >> 1;
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;

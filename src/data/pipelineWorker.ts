@@ -54,23 +54,25 @@ export type WorkerReply =
     }
   | { id: number; ok: false; message: string; userError: boolean };
 
-async function decodeIndex(dataset: FaceDataset, index: number, size: number): Promise<Uint8Array> {
+async function decodeIndex(dataset: FaceDataset, index: number, size: number, bytes?: Buffer): Promise<Uint8Array> {
   const where = dataset.describe(index);
-  return decodeToRgb(dataset.readImage(index), size, where);
+  return decodeToRgb(bytes ?? (await dataset.readImage(index)), size, where);
 }
 
 /**
- * Decodes `index`, or the next decodable image of the same identity (cyclically after it in the
- * identity's list). Only user-data problems (AttfcError from reading or decoding) are skipped.
+ * Decodes `index` (from `bytes` when they were read already), or the next decodable image of the same
+ * identity (cyclically after it in the identity's list). Only user-data problems (AttfcError from
+ * reading or decoding) are skipped.
  */
 async function decodeOrSubstitute(
   dataset: FaceDataset,
   index: number,
   size: number,
+  bytes?: Buffer,
 ): Promise<{ rgb: Uint8Array; used: number; reason?: string }> {
   let reason: string;
   try {
-    return { rgb: await decodeIndex(dataset, index, size), used: index };
+    return { rgb: await decodeIndex(dataset, index, size, bytes), used: index };
   } catch (e) {
     if (!(e instanceof AttfcError)) throw e;
     reason = e.message;
@@ -90,6 +92,24 @@ async function decodeOrSubstitute(
   throw new AttfcError(`${reason}; no other image of identity ${label} could be decoded to replace it`);
 }
 
+/**
+ * Reads a batch's images in one call, in slot order (queries, then keys), asking for them sample by
+ * sample (a query, then its keys) so a rendering source meets each identity's images together.
+ */
+async function readBatch(read: (indices: number[]) => Promise<Buffer[]>, queries: Int32Array, keys: Int32Array): Promise<Buffer[]> {
+  const perSample = queries.length > 0 ? keys.length / queries.length : 0;
+  const slots: number[] = [];
+  for (let i = 0; i < queries.length; i++) {
+    slots.push(i);
+    for (let j = 0; j < perSample; j++) slots.push(queries.length + i * perSample + j);
+  }
+  const indexOf = (slot: number) => (slot < queries.length ? queries[slot]! : keys[slot - queries.length]!);
+  const images = await read(slots.map(indexOf));
+  const out = new Array<Buffer>(slots.length);
+  slots.forEach((slot, n) => (out[slot] = images[n]!));
+  return out;
+}
+
 async function makeBatch(dataset: FaceDataset, config: WorkerConfig, job: WorkerJob): Promise<WorkerReply> {
   const t0 = performance.now();
   const size = config.inputSize;
@@ -101,11 +121,12 @@ async function makeBatch(dataset: FaceDataset, config: WorkerConfig, job: Worker
   const keyIndices = Int32Array.from(job.keys);
   const bad: BadImage[] = [];
   const slots = numQueries + job.keys.length;
+  const encoded = dataset.readImages ? await readBatch(dataset.readImages.bind(dataset), queryIndices, keyIndices) : undefined;
   for (let slot = 0; slot < slots; slot++) {
     const isQuery = slot < numQueries;
     const indices = isQuery ? queryIndices : keyIndices;
     const at = isQuery ? slot : slot - numQueries;
-    const { rgb, used, reason } = await decodeOrSubstitute(dataset, indices[at], size);
+    const { rgb, used, reason } = await decodeOrSubstitute(dataset, indices[at], size, encoded?.[slot]);
     if (reason !== undefined) bad.push({ slot, index: indices[at], replacement: used, reason });
     indices[at] = used;
     const flip = config.flip && flipDecision(config.seed, job.step, slot);

@@ -3,6 +3,20 @@
 import type { EventEmitter } from 'node:events';
 import type { VerificationResult } from '../eval/evaluateBin.js';
 
+/** Seconds of one training step by part. */
+export interface StepTimes {
+  /** Waiting for the data pipeline (its workers read, render or decode in parallel with training). */
+  data: number;
+  /** AttFC: the EMA update of f_k and the forward of the key images (0 for the other heads). */
+  classEncoder: number;
+  /** f_q forward and backward (with data-parallel replicas: waiting for theirs too), clipping and SGD. */
+  backbone: number;
+  /** The head's loss, its backward and its own updates. */
+  head: number;
+  /** The whole step, from asking for its batch to the end of its update (before callbacks). */
+  step: number;
+}
+
 export interface StepMetrics {
   step: number;
   totalSteps: number;
@@ -16,6 +30,8 @@ export interface StepMetrics {
   heapBytes: number;
   etaSec: number;
   head: Record<string, number>;
+  /** Where this step's time went. */
+  times: StepTimes;
 }
 
 export interface VerifyEvent {

@@ -1,13 +1,16 @@
 // Memory outside the WASM heap: what the head and the data index keep in JavaScript typed arrays
-// (AttFC's DCC in two layouts, Partial FC's W and momentum), and the size of the backbone itself. A
-// configuration that cannot fit is refused before anything large is allocated, with the numbers, the
-// way the heap plan refuses a batch (a JS-side table that does not fit grows the process until the
-// kernel's OOM killer ends it, with no message).
+// (AttFC's DCC in two layouts, Partial FC's W and momentum), what a native backend (torch) holds for the
+// head instead (its tables, the step's temporaries, and the JS copies a checkpoint makes of them), and
+// the size of the backbone itself. A configuration that cannot fit is refused before anything large is
+// allocated, with the numbers, the way the heap plan refuses a batch (a table that does not fit grows
+// the process until the kernel's OOM killer ends it, with no message).
 import os from 'node:os';
 import { backboneParamCount } from '../backbones/index.js';
 import { WASM_HEAP_MAX_BYTES, formatBytes } from '../engine/index.js';
 import { AttfcError } from '../errors.js';
 import type { TrainConfig } from './config.js';
+import { estimateFullFcHeap } from '../heads/fullFc.js';
+import { estimatePartialFcHeap, partialFcSampleSize } from '../heads/partialFc.js';
 import { backboneOptions } from './runPlan.js';
 
 export interface HostPart {
@@ -22,32 +25,54 @@ const INDEX_BYTES_PER_IMAGE = 29;
 /** Bytes per DCC slot beyond its centre: label and the label index's two links (Int32 each). */
 const DCC_SLOT_BYTES = 12;
 
+/** Bytes per image the sampler keeps for a data set without an index (the on-demand synthetic source): its permutation and seen flag. */
+const SAMPLER_BYTES_PER_IMAGE = 5;
+
 /**
- * The large JS-side allocations of a run: the head's tables (queueSize: AttFC's DCC slots), the
- * checkpoint-time copies of device tables (full FC's W and momentum), and the data set's index.
+ * The large allocations of a run outside the WASM heap: the head's tables (queueSize: AttFC's DCC
+ * slots) in JS or, on a native backend, in its memory, with the JS copies a checkpoint makes of them;
+ * on a native backend also the head's step temporaries (on WASM they live on the heap, planned there);
+ * and the data set's index (or, for the on-demand synthetic source, only the sampler's order).
  */
-export function hostParts(c: TrainConfig, numClasses: number, numImages: number, queueSize: number): HostPart[] {
+export function hostParts(c: TrainConfig, numClasses: number, numImages: number, queueSize: number, backend = 'wasm', synthetic = false): HostPart[] {
   const D = c.embeddingSize;
+  const native = backend !== 'wasm' && backend !== 'cpu';
   const parts: HostPart[] = [];
   if (c.head === 'attfc')
     parts.push({
-      what: `AttFC DCC: ${queueSize} slots x ${D} floats, two layouts ${formatBytes(queueSize * (8 * D + DCC_SLOT_BYTES))}`,
+      what: `AttFC DCC: ${queueSize} slots x ${D} floats, ${native ? `in ${backend} memory and its checkpoint copy` : 'two layouts'} ${formatBytes(queueSize * (8 * D + DCC_SLOT_BYTES))}`,
       bytes: queueSize * (8 * D + DCC_SLOT_BYTES),
       flags: `--queue-size (now ${queueSize})${c.queueSize === undefined ? ` or --queue-ratio (now ${c.queueRatio})` : ''}, or --embedding-size (now ${D})`,
     });
-  if (c.head === 'pfc')
+  if (c.head === 'pfc') {
+    const tables = (native ? 16 : 8) * numClasses * D;
     parts.push({
-      what: `Partial FC W and momentum: ${numClasses} classes x ${D} floats x 2 ${formatBytes(8 * numClasses * D)}`,
-      bytes: 8 * numClasses * D,
+      what: `Partial FC W and momentum: ${numClasses} classes x ${D} floats x 2${native ? ` in ${backend} memory and their checkpoint copies` : ''} ${formatBytes(tables)}`,
+      bytes: tables,
       flags: `--embedding-size (now ${D})`,
     });
-  if (c.head === 'fc')
+    if (native) {
+      const k = partialFcSampleSize(numClasses, c.sampleRate, c.batchSize);
+      const step = estimatePartialFcHeap(k, D, c.batchSize);
+      parts.push({ what: `the Partial FC step's ${k} sampled centres, their copies, gradients and logits ${formatBytes(step)}`, bytes: step, flags: `--sample-rate (now ${c.sampleRate})` });
+    }
+  }
+  if (c.head === 'fc') {
     parts.push({
       what: `full FC W and momentum copied for each checkpoint: ${numClasses} x ${D} floats x 2 ${formatBytes(8 * numClasses * D)}`,
       bytes: 8 * numClasses * D,
       flags: `--embedding-size (now ${D}), or --head pfc/attfc`,
     });
-  parts.push({ what: `data set index: ${numImages} images ${formatBytes(numImages * INDEX_BYTES_PER_IMAGE)}`, bytes: numImages * INDEX_BYTES_PER_IMAGE, flags: '' });
+    if (native) {
+      // the WASM estimate without XNNPACK's packed copy: measured on torch, a step's peak grows by about
+      // 14 tables of N x D per class count (W, momentum, normalised W, gradients, temporaries)
+      const e = estimateFullFcHeap(numClasses, D, c.batchSize);
+      const step = e.total - e.packed;
+      parts.push({ what: `the full FC step in ${backend} memory: W, momentum, normalised W, gradients, temporaries and [${c.batchSize} x ${numClasses}] logits ${formatBytes(step)}`, bytes: step, flags: `--embedding-size (now ${D}), or --head pfc/attfc` });
+    }
+  }
+  const perImage = synthetic ? SAMPLER_BYTES_PER_IMAGE : INDEX_BYTES_PER_IMAGE;
+  parts.push({ what: `${synthetic ? 'sampler order of' : 'data set index:'} ${numImages} images ${formatBytes(numImages * perImage)}`, bytes: numImages * perImage, flags: '' });
   return parts;
 }
 
@@ -59,14 +84,14 @@ export function availableMemory(): number {
   return Math.max(0, available);
 }
 
-/** Refuses `parts` if together they need more than 90% of `available` bytes, naming the largest part's flags. */
+/** Refuses `parts` if together they need more than 90% of `available` bytes, naming the flags that shrink them, largest part first. */
 export function checkHostMemory(parts: HostPart[], available = availableMemory()): void {
   const total = parts.reduce((a, p) => a + p.bytes, 0);
   if (total <= 0.9 * available) return;
-  const largest = parts.reduce((a, p) => (p.bytes > a.bytes ? p : a));
+  const flags = [...new Set([...parts].sort((a, b) => b.bytes - a.bytes).filter((p) => p.flags).map((p) => p.flags))];
   throw new AttfcError(
     `this configuration needs about ${formatBytes(total)} of memory outside the WASM heap (${parts.map((p) => p.what).join('; ')}) ` +
-      `but ${formatBytes(available)} is available${largest.flags ? `: reduce ${largest.flags}` : ''}`,
+      `but ${formatBytes(available)} is available${flags.length ? `: reduce ${flags.join(', or ')}` : ''}`,
   );
 }
 

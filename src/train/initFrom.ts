@@ -118,7 +118,7 @@ async function calibrationImages(data: string, size: number): Promise<{ images: 
     for (let k = 0; k < n; k++) {
       const i = Math.floor((k * ds.numImages) / n);
       try {
-        rgb.push(await decodeToRgb(ds.readImage(i), size, ds.describe(i)));
+        rgb.push(await decodeToRgb(await ds.readImage(i), size, ds.describe(i)));
       } catch {
         // an undecodable image is left out here; the data pipeline reports them
       }

@@ -1,13 +1,14 @@
 // Metrics callback: after every step, the numbers a user watches (loss, learning rate, gradient norm,
-// throughput and data-wait share over the current logging window, heap, ETA, head diagnostics), emitted
-// as a 'step' event; every `logEvery` steps and at the last one, also a line of metrics.jsonl.
+// throughput and data-wait share over the current logging window, heap, ETA, head diagnostics, where the
+// step's time went), emitted as a 'step' event; every `logEvery` steps and at the last one, also a line
+// of metrics.jsonl (times as means over the window).
 import { wasmHeapBytes } from '../engine/index.js';
 import type { DataPipeline } from '../data/pipeline.js';
 import type { Head } from '../heads/types.js';
 import type { GradientExchange } from './dataParallel/exchange.js';
 import type { TrainConfig } from './config.js';
 import type { RunFolder } from './runFolder.js';
-import type { StepMetrics } from './events.js';
+import type { StepMetrics, StepTimes } from './events.js';
 
 export interface StepOutcome {
   step: number;
@@ -15,11 +16,15 @@ export interface StepOutcome {
   loss: number;
   lr: number;
   gradNorm: number;
+  times: StepTimes;
 }
+
+const NO_TIMES: StepTimes = { data: 0, classEncoder: 0, backbone: 0, head: 0, step: 0 };
 
 export class MetricsCallback {
   private windowStart = performance.now();
   private windowSteps = 0;
+  private windowTimes: StepTimes = { ...NO_TIMES };
   private waitBefore: number;
 
   constructor(
@@ -35,6 +40,7 @@ export class MetricsCallback {
     const { pipeline, head, group, folder } = this.parts;
     const { batchSize, logEvery } = this.config;
     this.windowSteps++;
+    for (const k of Object.keys(NO_TIMES) as (keyof StepTimes)[]) this.windowTimes[k] += o.times[k];
     const now = performance.now();
     const stats = pipeline.stats();
     const elapsed = (now - this.windowStart) / 1000;
@@ -52,14 +58,22 @@ export class MetricsCallback {
       heapBytes: Math.max(wasmHeapBytes(), group?.largestWorkerHeapBytes() ?? 0),
       etaSec: ((this.totalSteps - o.step) * batchSize) / Math.max(sps, 1e-9),
       head: head.diagnostics(),
+      times: o.times,
     };
     this.onStep(m);
     if (o.step % logEvery === 0 || o.step === this.totalSteps) {
-      folder.appendMetrics({ step: o.step, epoch: m.epoch, loss: o.loss, lr: o.lr, gradNorm: m.gradNorm, samplesPerSec: sps, dataWaitShare: m.dataWaitShare, heapBytes: m.heapBytes, badImages: stats.badImages, ...prefixKeys('head.', m.head) });
+      folder.appendMetrics({ step: o.step, epoch: m.epoch, loss: o.loss, lr: o.lr, gradNorm: m.gradNorm, samplesPerSec: sps, dataWaitShare: m.dataWaitShare, heapBytes: m.heapBytes, badImages: stats.badImages, ...prefixKeys('head.', m.head), ...this.meanTimes() });
       this.windowStart = now;
       this.windowSteps = 0;
+      this.windowTimes = { ...NO_TIMES };
       this.waitBefore = stats.waitMs;
     }
+  }
+
+  /** Mean seconds per step of the logging window, as `time.<part>` keys. */
+  private meanTimes(): Record<string, number> {
+    const n = Math.max(1, this.windowSteps);
+    return prefixKeys('time.', Object.fromEntries(Object.entries(this.windowTimes).map(([k, v]) => [k, v / n])));
   }
 }
 

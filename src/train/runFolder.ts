@@ -1,6 +1,7 @@
 // The run's output folder: config.json (the configuration a fresh run started with), metrics.jsonl (one
-// JSON line per logged step and per verification), environment.json (engine, machine, versions), and the
-// checkpoints/ and model/ folders that other modules fill. One process at a time writes it: opening
+// JSON line per logged step and per verification), environment.json (engine, machine, versions),
+// synth_val.bin (the held-out pairs of on-demand synthetic data), and the checkpoints/ and model/
+// folders that other modules fill. One process at a time writes it: opening
 // takes the folder's lock. A fresh run refuses a folder that already holds something unless told to
 // replace the previous run; a resumed run drops the metrics lines logged after its checkpoint.
 import { existsSync, mkdirSync, writeFileSync, appendFileSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
@@ -14,9 +15,9 @@ import type { TrainConfig } from './config.js';
 import { packageVersion } from '../util/packageVersion.js';
 
 /** What a run writes into its folder; --overwrite removes these and nothing else. */
-const RUN_ENTRIES = ['config.json', 'environment.json', 'metrics.jsonl', 'checkpoints', 'model'];
-/** Leftovers of an interrupted export or metrics rewrite (`<name>.tmp-<pid>`, `<name>.old-<pid>`). */
-const LEFTOVER_RE = /^(model|metrics\.jsonl)\.(tmp|old)-\d+$/;
+const RUN_ENTRIES = ['config.json', 'environment.json', 'metrics.jsonl', 'checkpoints', 'model', 'synth_val.bin'];
+/** Leftovers of an interrupted export, metrics rewrite or verification-set write (`<name>.tmp-<pid>`, `<name>.old-<pid>`). */
+const LEFTOVER_RE = /^(model|metrics\.jsonl|synth_val\.bin)\.(tmp|old)-\d+$/;
 
 export class RunFolder {
   readonly dir: string;
@@ -101,6 +102,11 @@ export class RunFolder {
     const tmp = `${this.metricsPath}.tmp-${process.pid}`;
     writeFileSync(tmp, kept.map((l) => l + '\n').join(''));
     renameSync(tmp, this.metricsPath);
+  }
+
+  /** Where the held-out verification pairs of on-demand synthetic data are written. */
+  get syntheticVerificationBin(): string {
+    return path.join(this.dir, 'synth_val.bin');
   }
 
   appendMetrics(record: Record<string, unknown>): void {

@@ -6,6 +6,8 @@ import path from 'node:path';
 import { initEngine, chooseBackend, engineInfo, type EngineInfo } from '../engine/index.js';
 import type { BackboneOptions } from '../backbones/index.js';
 import { openDataset } from '../data/dataset.js';
+import { SyntheticDataset } from '../data/synthetic/source.js';
+import type { ResolvedSynthOptions } from '../data/synthetic/options.js';
 import { datasetFingerprint, fingerprintDifferences, type DatasetFingerprint } from '../data/fingerprint.js';
 import { AttfcError } from '../errors.js';
 import { parseTrainConfig, resumedTrainConfig, type TrainConfig, type TrainConfigInput } from './config.js';
@@ -32,6 +34,8 @@ export interface RunPlan {
   data: DatasetFingerprint;
   /** On a resume allowed onto other data: what differs from the checkpoint's data; '' otherwise. */
   dataChange: string;
+  /** The generator options when the data is the on-demand synthetic source (`synth:...`), else null. */
+  synthetic: ResolvedSynthOptions | null;
 }
 
 export async function planRun(raw: Partial<TrainConfigInput> | null, resume: string | undefined, allowDataChange = false): Promise<RunPlan> {
@@ -47,6 +51,7 @@ export async function planRun(raw: Partial<TrainConfigInput> | null, resume: str
   const numClasses = dataset.numIdentities;
   const numImages = dataset.numImages;
   let data: DatasetFingerprint;
+  const synthetic = dataset instanceof SyntheticDataset ? dataset.options : null;
   try {
     data = datasetFingerprint(c.data, dataset);
   } finally {
@@ -68,6 +73,7 @@ export async function planRun(raw: Partial<TrainConfigInput> | null, resume: str
     totalSteps: c.steps ?? Math.max(1, Math.round(c.epochs * stepsPerEpoch)),
     data,
     dataChange,
+    synthetic,
   };
 }
 

@@ -2,7 +2,8 @@
 // loss on f_q's embeddings under a gradient tape, backward, clipping of the backbone gradients, SGD, and
 // the head's own updates. With data-parallel replicas, rank 0 runs this while the workers compute their
 // rows; the exchange's hooks (ReplicaGroup today, see dataParallel/exchange.ts) join their embeddings and
-// gradients in. Every tensor made here is disposed here.
+// gradients in. Every tensor made here is disposed here. The step also says where its time went (the
+// kernels run synchronously, so wall-clock marks between the parts measure them).
 import * as tf from '@tensorflow/tfjs-core';
 import type { Backbone } from '../backbones/index.js';
 import type { Batch } from '../data/pipeline.js';
@@ -31,6 +32,31 @@ export interface StepModel {
   keysPerSample: number;
 }
 
+/** Seconds of one step by part (the data wait is the trainer's). */
+export interface StepPartTimes {
+  /** AttFC: the EMA update of f_k and the forward of the key images. */
+  classEncoder: number;
+  /** f_q forward and backward (with replicas: waiting for theirs), gradient clipping and SGD. */
+  backbone: number;
+  /** The head's loss and its backward, and its own updates after the step (AttFC: enqueuing the GCCs). */
+  head: number;
+}
+
+/**
+ * Identity on the embeddings whose gradient marks when backward leaves the head: the tape runs its
+ * gradients in reverse order, so every head operation (recorded after this one) is done by then.
+ */
+function markBackward(x: tf.Tensor2D, onGradient: () => void): tf.Tensor2D {
+  const mark = tf.customGrad((input) => ({
+    value: tf.clone(input as tf.Tensor2D),
+    gradFunc: (dy: tf.Tensor | tf.Tensor[]) => {
+      onGradient();
+      return tf.clone(dy as tf.Tensor);
+    },
+  })) as unknown as (t: tf.Tensor2D) => tf.Tensor2D;
+  return mark(x);
+}
+
 export class TrainStep {
   private readonly backboneVars: tf.Variable[];
   private readonly sgdVars: tf.Variable[];
@@ -44,14 +70,17 @@ export class TrainStep {
    * Runs step `step` (0-based) at learning rate `lr`. A non-finite loss ends training with an error
    * naming `lastCheckpoint`.
    */
-  run(batch: Batch, lr: number, step: number, lastCheckpoint: string | null): { loss: number; gradNorm: number } {
+  run(batch: Batch, lr: number, step: number, lastCheckpoint: string | null): { loss: number; gradNorm: number; times: StepPartTimes } {
     const { config: c, fq, head, sgd, encoder, group, localBatch, keysPerSample } = this.m;
     const labels = batch.labels;
+    const now = () => performance.now();
+    const t0 = now();
     // rank 0 computes rows [0, localBatch); with replicas, the others go to the workers
     group?.postStep(batch.images, encoder ? batch.keys : null);
     const px = c.inputSize * c.inputSize * 3;
     const x = tf.tensor4d(batch.images.subarray(0, localBatch * px), [localBatch, c.inputSize, c.inputSize, 3]);
     let keyEmb: tf.Tensor2D | undefined;
+    const tEncoder = now();
     if (encoder) {
       // EMA first, then the key forward with the updated class encoder (outside any gradient tape).
       encoder.update();
@@ -59,13 +88,22 @@ export class TrainStep {
       keyEmb = tf.tidy(() => encoder.embed(tf.tensor4d(batch.keys.subarray(0, n * px), [n, c.inputSize, c.inputSize, 3])));
       if (group) keyEmb = group.gatherKeyEmbeddings(keyEmb);
     }
+    const tEncoderEnd = now();
     head.prepare(labels);
     const stepVars = head.stepVariables();
+    let tBackboneForward = 0;
+    let tHeadForward = 0;
+    let tHeadBackward = 0;
     const { value, grads } = tf.variableGrads(() => {
       const local = fq.apply(x, true);
-      const embeddings = group ? group.joinEmbeddings(local) : local;
-      return head.loss({ embeddings, labels, keyEmbeddings: keyEmb, keyQuality: batch.keyQuality });
+      const joined = group ? group.joinEmbeddings(local) : local;
+      tBackboneForward = now();
+      const embeddings = markBackward(joined, () => (tHeadBackward = now()));
+      const headLoss = head.loss({ embeddings, labels, keyEmbeddings: keyEmb, keyQuality: batch.keyQuality });
+      tHeadForward = now();
+      return headLoss;
     }, [...this.sgdVars, ...stepVars]);
+    const tBackward = now();
     const loss = value.dataSync()[0];
     value.dispose();
     x.dispose();
@@ -80,12 +118,22 @@ export class TrainStep {
     const summed = group ? group.addRemoteGradients(backboneGrads) : null;
     const clipped = clipByGlobalNorm(summed ?? backboneGrads, c.clipNorm);
     sgd.step([...clipped.grads, ...head.trainableVariables().map((v) => grads[v.name])], lr);
+    const tOptimizer = now();
     head.afterStep(
       stepVars.map((v) => grads[v.name]),
       { lr, momentum: c.momentum, weightDecay: c.weightDecay },
     );
+    const tHeadUpdate = now();
     tf.dispose([...clipped.grads, ...Object.values(grads), ...(summed ?? [])]);
     group?.broadcastParameters();
-    return { loss, gradNorm: clipped.norm };
+    const tEnd = now();
+    const headMs = tHeadForward - tBackboneForward + (tHeadBackward - tHeadForward) + (tHeadUpdate - tOptimizer);
+    const times: StepPartTimes = {
+      classEncoder: (tEncoderEnd - tEncoder) / 1000,
+      head: headMs / 1000,
+      backbone: (tEnd - t0 - (tEncoderEnd - tEncoder) - headMs) / 1000,
+    };
+    if (tHeadBackward === 0 || tBackward < tHeadBackward) throw new Error('train step: the backward pass did not reach the backbone through the head');
+    return { loss, gradNorm: clipped.norm, times };
   }
 }

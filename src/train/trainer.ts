@@ -24,6 +24,8 @@ import { VerificationCallback } from './verificationCallback.js';
 import { MetricsCallback } from './metricsCallback.js';
 import { TrainStep, createOptimizer } from './trainStep.js';
 import { exportEmbeddingModel } from './exportModel.js';
+import { writeSyntheticVerificationBin } from '../data/synthetic/synthesize.js';
+import type { ResolvedSynthOptions } from '../data/synthetic/options.js';
 import { initBackboneFrom } from './initFrom.js';
 import type { TrainHandle, TrainOptions, TrainResult } from './events.js';
 
@@ -138,7 +140,7 @@ async function trainInFolder(
   const { totalSteps } = plan;
   const headSizing = sizeHead(c, plan.numClasses); // before the backbone: its errors come cheaper
   checkBackboneSize(c, plan.engine.backend);
-  checkHostMemory(hostParts(c, plan.numClasses, plan.numImages, headSizing.queueSize));
+  checkHostMemory(hostParts(c, plan.numClasses, plan.numImages, headSizing.queueSize, plan.engine.backend, plan.synthetic !== null));
   const fq = createBackbone(c.backbone, backboneOptions(c));
   const deviceBudget = await planHeap(plan, headSizing, fq, log).catch((e: unknown) => {
     fq.dispose();
@@ -173,7 +175,8 @@ async function trainInFolder(
     }
     folder.writeEnvironment(plan.replicas, plan.resumed?.from);
     log(describeRun(plan, fq.paramCount(), headSizing.queueSize));
-    const verification = new VerificationCallback(c, fq, folder, log, (e) => events.emit('verify', e));
+    const ownSets = plan.synthetic ? await writeHeldOutPairs(plan.synthetic, folder, log) : [];
+    const verification = new VerificationCallback(c, fq, folder, log, (e) => events.emit('verify', e), ownSets);
     const trainStep = new TrainStep({ config: c, fq, head, sgd, encoder, group, localBatch: plan.localBatch, keysPerSample: plan.keysPerSample });
 
     const startStep = step;
@@ -189,6 +192,7 @@ async function trainInFolder(
         interrupted = true;
         break;
       }
+      const tStep = performance.now();
       const batch = await pipeline.next().catch((e: unknown) => {
         if (!(e instanceof AttfcError)) throw e;
         // bad data: keep what was trained; the checkpoint's pipeline state makes the failed batch again
@@ -199,11 +203,13 @@ async function trainInFolder(
             `once the data is repaired (then with --allow-data-change) or with a higher --max-bad-share`,
         );
       });
+      const tData = performance.now();
       const lr = learningRate(step, { lr: c.lr, totalSteps, schedule: c.schedule, warmupSteps: c.warmupSteps, polyPower: c.polyPower, minLr: 0 });
-      const { loss, gradNorm } = trainStep.run(batch, lr, step, checkpoints.last);
+      const { loss, gradNorm, times } = trainStep.run(batch, lr, step, checkpoints.last);
       step++;
       finalLoss = loss;
-      metrics.afterStep({ step, epoch: batch.epoch, loss, lr, gradNorm });
+      const tEnd = performance.now();
+      metrics.afterStep({ step, epoch: batch.epoch, loss, lr, gradNorm, times: { data: (tData - tStep) / 1000, ...times, step: (tEnd - tStep) / 1000 } });
       if (verification.due(step, totalSteps)) await verification.run(step);
       if (checkpoints.due(step, totalSteps)) checkpoints.write(step);
     }
@@ -241,6 +247,16 @@ async function trainInFolder(
   }
 }
 
+/** On-demand synthetic data: its held-out verification pairs, rendered into the run folder (none when it has no pairs). */
+async function writeHeldOutPairs(options: ResolvedSynthOptions, folder: RunFolder, log: (line: string) => void): Promise<string[]> {
+  const t0 = performance.now();
+  const file = folder.syntheticVerificationBin;
+  const pairs = await writeSyntheticVerificationBin(file, options);
+  if (pairs === 0) return [];
+  log(`attfc: wrote ${pairs} SYNTHETIC verification pairs of ${options.verifyIdentities} held-out identities to ${file} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  return [file];
+}
+
 function createPipeline(plan: RunPlan, log: (line: string) => void): DataPipeline {
   const c = plan.config;
   return new DataPipeline({
@@ -259,7 +275,8 @@ function createPipeline(plan: RunPlan, log: (line: string) => void): DataPipelin
 function describeRun(plan: RunPlan, paramCount: number, queueSize: number): string {
   const c = plan.config;
   return (
-    `attfc: training ${c.backbone} (${(paramCount / 1e6).toFixed(2)}M params, ${c.inputSize}x${c.inputSize}) with head ${c.head} on ${plan.numClasses} identities / ${plan.numImages} images; ` +
+    `attfc: training ${c.backbone} (${(paramCount / 1e6).toFixed(2)}M params, ${c.inputSize}x${c.inputSize}) with head ${c.head} on ${plan.numClasses} identities / ${plan.numImages} images` +
+    `${plan.synthetic ? ' (SYNTHETIC, rendered on demand)' : ''}; ` +
     `${plan.totalSteps} steps of batch ${c.batchSize}${c.head === 'attfc' ? `, K=${c.sampleNum}, DCC ${queueSize} slots` : ''}${c.head === 'pfc' ? `, sample rate ${c.sampleRate}` : ''}`
   );
 }

@@ -1,5 +1,6 @@
-// Verification callback: evaluates f_q on the configured .bin verification sets every `verifyEvery`
-// steps and at the end, logging each result, appending it to metrics.jsonl and emitting 'verify'.
+// Verification callback: evaluates f_q on the configured .bin verification sets (and the run's own
+// held-out synthetic pairs, if any) every `verifyEvery` steps and at the end, logging each result,
+// appending it to metrics.jsonl and emitting 'verify'.
 import type * as tf from '@tensorflow/tfjs-core';
 import type { Backbone } from '../backbones/index.js';
 import { evaluateBin, formatVerificationLine, type VerificationResult } from '../eval/evaluateBin.js';
@@ -20,8 +21,9 @@ export class VerificationCallback {
     private readonly folder: RunFolder,
     private readonly log: (line: string) => void,
     private readonly onVerify: (e: VerifyEvent) => void,
+    extraSets: readonly string[] = [],
   ) {
-    this.sets = config.verify.map((p) => readVerificationBin(p));
+    this.sets = [...config.verify, ...extraSets].map((p) => readVerificationBin(p));
     this.embedder = { inputSize: config.inputSize, embed: (x) => fq.apply(x, false) };
   }
 

@@ -17,6 +17,9 @@ test('attfc demo runs end to end (tiny): fresh data, training, verification, exp
   assert.match(r.stdout, /data {9}.* \(made in \d+s\)/);
   assert.match(r.stdout, /training {5}3 steps of 16 in /);
   assert.match(r.stdout, /verification synth_val: accuracy \d+\.\d\d% \+- \d+\.\d\d over 10 folds, VAL@FAR=1e-3 \d\.\d{3} \(40 held-out pairs\)/);
+  // what training added: the same protocol on the untrained network, and the budget it took
+  assert.match(r.stdout, /untrained {4}the same pairs and protocol on the network before training: accuracy \d+\.\d\d% \+- \d+\.\d\d/);
+  assert.match(r.stdout, /budget {7}3 steps x 16 = 48 samples \(\d+\.\d epochs\) in \d+s of training on /);
   const modelDir = path.join(out, 'run', 'model');
   assert.ok(existsSync(path.join(modelDir, 'model.json')));
   assert.equal(JSON.parse(readFileSync(path.join(modelDir, 'model.json'), 'utf8')).userDefinedMetadata.steps, 3);

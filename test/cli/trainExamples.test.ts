@@ -65,7 +65,7 @@ function standIns(argv: string[], out: string): string[] {
   return argv.map((w, i) => {
     const flag = argv[i - 1];
     if (flag === '--resume') return run;
-    if (flag === '--data') return data;
+    if (flag === '--data') return w.startsWith('synth:') ? w : data; // an on-demand synthetic set is real as printed
     if (flag === '--output') return out;
     if (flag === '--config') return path.join(work, 'my.yaml');
     if (flag === '--init-from') return w.endsWith('.onnx') ? onnx : path.join(run, 'model');

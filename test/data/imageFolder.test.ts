@@ -107,9 +107,9 @@ test('pack: JPEG copied as-is, PNG re-encoded, readable as an insightface datase
   assert.equal(readFileSync(join(out, 'property'), 'utf8'), '2,24,24\n');
   const ds = openDataset(out);
   assert.deepEqual([0, 1, 2].map((i) => ds.label(i)), [0, 0, 1]);
-  assert.deepEqual(ds.readImage(0), a);
-  assert.deepEqual(ds.readImage(2), c);
-  const reencoded = ds.readImage(1);
+  assert.deepEqual(await ds.readImage(0), a);
+  assert.deepEqual(await ds.readImage(2), c);
+  const reencoded = await ds.readImage(1);
   assert.deepEqual([...reencoded.subarray(0, 3)], [0xff, 0xd8, 0xff]);
   const meta = await sharp(reencoded).metadata();
   assert.deepEqual([meta.format, meta.width, meta.height], ['jpeg', 24, 24]);

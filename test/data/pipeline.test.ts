@@ -62,7 +62,7 @@ async function expectedImages(dataset: string, indices: Int32Array, size: number
   const ds = openDataset(dataset);
   const out = new Float32Array(indices.length * size * size * 3);
   for (const [i, index] of indices.entries()) {
-    const rgb = await decodeToRgb(ds.readImage(index), size, ds.describe(index));
+    const rgb = await decodeToRgb(await ds.readImage(index), size, ds.describe(index));
     writeNormalised(rgb, size, out, i * size * size * 3, flip && flipDecision(seed, step, firstSlot + i));
   }
   ds.close();

@@ -12,6 +12,7 @@ import {
   LOW_QUALITY_THRESHOLD,
   planVerificationPairs,
   renderBatch,
+  renderAtTiles,
   renderImage,
   renderPixels,
   resolveSynthOptions,
@@ -66,15 +67,21 @@ test('same seed gives identical bytes, another seed or image gives different byt
   assert.notDeepEqual(identityParams(7, 3), identityParams(8, 3));
 });
 
-test('batch (atlas) rendering yields exactly the standalone bytes of every image', async () => {
+test('an image rendered in an atlas depends only on its tile: a batch gives each image the bytes it has alone in that tile', async () => {
   const keys: ImageKey[] = [];
   for (let id = 0; id < 8; id++) for (let k = 0; k < 3; k++) keys.push({ id: id * 5, k });
   const batch = await renderBatch(11, keys, { size: SIZE });
+  // the 24 images in reverse order, so each shares its atlas with other neighbours than in the batch
+  const order = keys.map((_, i) => keys.length - 1 - i);
+  const placed = await renderAtTiles(11, order.map((i) => keys[i]!), order.map((i) => i % 16), { size: SIZE });
   for (const [i, { id, k }] of keys.entries()) {
-    const single = await renderImage(11, id, k, { size: SIZE });
-    assert.ok(batch[i].jpeg.equals(single.jpeg), `image ${id}/${k} differs between batch and standalone`);
-    assert.equal(batch[i].quality, single.quality);
+    const alone = (await renderAtTiles(11, [{ id, k }], [i % 16], { size: SIZE }))[0]!;
+    assert.ok(batch[i].jpeg.equals(alone.jpeg), `image ${id}/${k} differs between the batch and alone in tile ${i % 16}`);
+    assert.ok(placed[keys.length - 1 - i]!.jpeg.equals(alone.jpeg), `image ${id}/${k} differs with other neighbours`);
+    assert.equal(batch[i].quality, alone.quality);
   }
+  const standalone = await renderImage(11, keys[3]!.id, keys[3]!.k, { size: SIZE });
+  assert.ok(standalone.jpeg.equals((await renderAtTiles(11, [keys[3]!], [0], { size: SIZE }))[0]!.jpeg), 'renderImage is tile 0');
 });
 
 test('blur and low resolution keep flat images flat and spread detail', () => {
@@ -220,8 +227,9 @@ test('synthesize writes a readable dataset and verification set, identical on wo
       assert.deepEqual(ds.imageSize, { width: SIZE, height: SIZE });
       for (let i = 0; i < ds.numImages; i++) {
         assert.equal(ds.label(i), Math.floor(i / 3));
-        const expected = await renderImage(5, Math.floor(i / 3), i % 3, { size: SIZE });
-        assert.ok(ds.readImage(i).equals(expected.jpeg));
+        // synth renders training images in index order, 16 per atlas: image i in tile i mod 16
+        const [expected] = await renderAtTiles(5, [{ id: Math.floor(i / 3), k: i % 3 }], [i % 16], { size: SIZE });
+        assert.ok((await ds.readImage(i)).equals(expected.jpeg));
         assert.ok(Math.abs((ds.quality(i) ?? -1) - expected.quality) < 1e-6);
       }
     } finally {

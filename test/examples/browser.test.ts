@@ -36,12 +36,12 @@ interface PageState {
 /** Four fixtures from two synthetic identities, in the shapes users bring: other sizes, JPEG, EXIF rotation. */
 async function writeFixtures(data: string, dir: string): Promise<string[]> {
   const ds = openDataset(data);
-  const image = (id: number, k: number) => ds.readImage(ds.identityImages(id)[k]);
+  const image = async (id: number, k: number) => ds.readImage(ds.identityImages(id)[k]);
   const files = ['id0-a.png', 'id0-b.jpg', 'id1-a.png', 'id1-b.jpg'].map((f) => path.join(dir, f));
-  await sharp(image(0, 0)).resize(45, 40).png().toFile(files[0]); // wider than tall: centre crop + resize
-  await sharp(image(0, 1)).resize(64, 64).jpeg({ quality: 90 }).toFile(files[1]); // shrink 2x
-  await sharp(image(1, 0)).png().toFile(files[2]); // already 32x32: used as it is
-  await sharp(image(1, 1)).resize(40, 60).rotate(270).jpeg({ quality: 85 }).withMetadata({ orientation: 6 }).toFile(files[3]); // stored sideways, EXIF upright
+  await sharp(await image(0, 0)).resize(45, 40).png().toFile(files[0]); // wider than tall: centre crop + resize
+  await sharp(await image(0, 1)).resize(64, 64).jpeg({ quality: 90 }).toFile(files[1]); // shrink 2x
+  await sharp(await image(1, 0)).png().toFile(files[2]); // already 32x32: used as it is
+  await sharp(await image(1, 1)).resize(40, 60).rotate(270).jpeg({ quality: 85 }).withMetadata({ orientation: 6 }).toFile(files[3]); // stored sideways, EXIF upright
   ds.close();
   return files;
 }

@@ -9,6 +9,9 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { tinySynth } from '../helpers/tinySynth.js';
+import { torchSkipReason } from '../helpers/engine.js';
+import { checkHostMemory, hostParts } from '../../src/train/hostMemory.js';
+import { parseTrainConfig } from '../../src/train/config.js';
 
 const data = await tinySynth();
 const RSS_LIMIT_KB = 1.5 * 1024 * 1024;
@@ -64,4 +67,28 @@ test('--embedding-size 100000000 is one line naming the flag, not a RangeError',
   assert.equal(r.code, 1, r.stderr.slice(-600));
   assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
   assert.match(r.stderr.trim().split('\n').pop()!, /^attfc: --embedding-size 100000000: the mbf backbone would have [\d.]+ G parameters \([\d.]+ GiB of weights\), more than the 4\.00 GiB WASM heap holds$/);
+});
+
+test('on backend torch the baselines count their step and checkpoint copies: full FC and Partial FC r=0.1 at 2,059,906 identities do not fit 21 GiB', () => {
+  const GiB = 2 ** 30;
+  const at = (head: 'fc' | 'pfc', backend: string) =>
+    hostParts(parseTrainConfig({ data: 'synth:2059906x3@32', head, batchSize: 128, sampleRate: 0.1 }), 2_059_906, 6_179_718, 0, backend, true);
+  const total = (parts: ReturnType<typeof at>) => parts.reduce((a, p) => a + p.bytes, 0);
+  // full FC: the step's tables and logits (as the WASM heap estimate, without XNNPACK's packed copy) and the checkpoint copies
+  assert.ok(total(at('fc', 'torch')) > 60 * GiB, `${total(at('fc', 'torch')) / GiB} GiB`);
+  // Partial FC: W and momentum, their checkpoint copies (16 x N x D bytes) and the 205,991 sampled centres' step
+  assert.ok(total(at('pfc', 'torch')) > 22 * GiB && total(at('pfc', 'torch')) < 24 * GiB, `${total(at('pfc', 'torch')) / GiB} GiB`);
+  // on WASM the step lives on the heap (planned there): only the JS tables count here
+  assert.ok(total(at('pfc', 'wasm')) < 8.5 * GiB);
+  assert.throws(
+    () => checkHostMemory(at('pfc', 'torch'), 21 * GiB),
+    /^AttfcError: this configuration needs about 2\d\.\d\d GiB of memory outside the WASM heap \(Partial FC W and momentum: 2059906 classes x 512 floats x 2 in torch memory and their checkpoint copies 15\.72 GiB; the Partial FC step's 205991 sampled centres.*\) but 21\.00 GiB is available: reduce --embedding-size \(now 512\), or --sample-rate \(now 0\.1\)$/,
+  );
+});
+
+test('full FC on backend torch at 50,000,000 identities is refused before anything is allocated', { skip: torchSkipReason() }, async () => {
+  const r = await guardedAttfc(['--backend', 'torch', 'train', '--data', 'synth:50000000x1@32', '--output', tmp(), '--backbone', 'mbf', '--head', 'fc', '--steps', '1', '--no-export']);
+  assert.equal(r.killedByGuard, false, `memory grew past 1.5 GiB: ${r.stderr.slice(-400)}`);
+  assert.equal(r.code, 1, r.stderr.slice(-600));
+  assert.match(r.stderr.trim().split('\n').pop()!, /^attfc: this configuration needs about [\d.]+ GiB of memory outside the WASM heap \(full FC W and momentum .*; the full FC step in torch memory: .*\) but [\d.]+ GiB is available: reduce --embedding-size \(now 512\), or --head pfc\/attfc$/);
 });

@@ -2,6 +2,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { inspect, type InspectReport } from '../../data/inspect.js';
 import { pack } from '../../data/pack.js';
+import { SYNTH_SPEC_SYNTAX } from '../../data/synthetic/spec.js';
 
 /** Where command output goes; tests pass their own to capture it. */
 export interface CommandIO {
@@ -28,7 +29,8 @@ export function registerDataCommands(program: Command, io: CommandIO = processIO
     .summary('check a dataset and print its identity/image statistics and all problems found')
     .description(
       'check a dataset and summarise it: identities, images, images per identity, image size. <path> is a directory ' +
-        'with train.rec + train.idx (+ property), a .rec file, or an image folder root/<identity>/<image>.jpg|png. ' +
+        'with train.rec + train.idx (+ property), a .rec file, an image folder root/<identity>/<image>.jpg|png, or ' +
+        `the on-demand synthetic source ${SYNTH_SPEC_SYNTAX} (images rendered when read; its sample is rendered and decoded). ` +
         'Reads every record header and decodes a sample of images; lists ALL problems found and exits with 1 if any.',
     )
     .option('--json', 'print one JSON object instead of the human summary')
@@ -85,7 +87,8 @@ function parseSample(value: string): number {
 
 /** Human-readable report, one fact per line. */
 export function formatSummary(r: InspectReport): string {
-  const kind = r.format === 'recordio' ? `RecordIO (${r.layout ?? 'unknown'} layout)` : r.format === 'folder' ? 'image folder' : 'unreadable';
+  const kinds = { recordio: `RecordIO (${r.layout ?? 'unknown'} layout)`, folder: 'image folder', synthetic: 'SYNTHETIC faces rendered on demand (no files)' };
+  const kind = r.format ? kinds[r.format] : 'unreadable';
   const lines = [
     `${r.source}: ${kind}`,
     `  identities        ${r.identities}`,

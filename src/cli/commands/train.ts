@@ -3,10 +3,19 @@ import { Command, Option } from 'commander';
 import { readConfigFile, parseTrainConfig, BACKBONES, HEADS, RESUME_MUTABLE_KEYS, type TrainConfig } from '../../train/config.js';
 import { AttfcError } from '../../errors.js';
 import { withInitArchitecture } from '../../train/initFrom.js';
+import { SYNTH_SPEC_SYNTAX } from '../../data/synthetic/spec.js';
 
 /** CLI flag -> config key, with help text; numbers stay strings when malformed so the schema names them. */
 const FLAGS: { flag: string; key: keyof TrainConfig; help: string; kind: 'string' | 'number' | 'list' | 'negate'; choices?: readonly string[] }[] = [
-  { flag: '--data <path>', key: 'data', help: 'training data: insightface folder (train.rec, train.idx, property), a .rec file, or an image folder root/<identity>/<image>', kind: 'string' },
+  {
+    flag: '--data <path>',
+    key: 'data',
+    help:
+      'training data: insightface folder (train.rec, train.idx, property), a .rec file, an image folder root/<identity>/<image>, ' +
+      `or SYNTHETIC faces rendered on demand as the sampler draws them: ${SYNTH_SPEC_SYNTAX} ` +
+      '(the images `attfc synth` writes for the same options, default size 112; the held-out verification pairs go to <output>/synth_val.bin and are verified like a --verify set)',
+    kind: 'string',
+  },
   { flag: '--output <dir>', key: 'output', help: 'output folder for metrics.jsonl, checkpoints/ and model/ (default runs/train)', kind: 'string' },
   { flag: '--backbone <name>', key: 'backbone', help: 'backbone (default r50)', kind: 'string', choices: BACKBONES },
   { flag: '--input-size <px>', key: 'inputSize', help: 'square input side; images are resized to it (default 112)', kind: 'number' },
@@ -82,7 +91,7 @@ function givenConfig(cmd: Command): Record<string, unknown> {
 export function resolveTrainConfig(cmd: Command): TrainConfig {
   const o = cmd.opts() as Record<string, unknown>;
   const raw = givenConfig(cmd);
-  if (raw.data === undefined) throw new AttfcError('train: no training data: pass --data <path> or set "data" in --config (try `attfc synth` for a synthetic set)');
+  if (raw.data === undefined) throw new AttfcError('train: no training data: pass --data <path> or set "data" in --config (try `attfc synth` for a synthetic set, or --data synth:1000x8@32 to render one on demand)');
   return parseTrainConfig(withInitArchitecture(raw), o.config ? `config ${o.config}` : 'train');
 }
 
@@ -112,6 +121,7 @@ export function registerTrainCommand(program: Command): void {
 Examples:
   attfc synth --identities 2000 --images-per-identity 10 --size 56 --out data/synth
   attfc train --data data/synth --backbone mbf --input-size 56 --batch-size 64 --steps 2000 --verify data/synth/synth_val.bin
+  attfc train --data synth:100000x3@32 --backbone mbf --input-size 32 --steps 500   # 100k SYNTHETIC identities, rendered on demand
   attfc train --data /data/ms1m-retinaface-t1 --backbone r50 --batch-size 14 --verify /data/ms1m-retinaface-t1/lfw.bin
   attfc train --backend torch --data /data/ms1m-retinaface-t1 --backbone r50 --batch-size 128   # native backend: no 4 GiB heap
   attfc train --data data/synth --backbone r50 --batch-size 14 --dry-run   # will it fit? (checks, trains nothing)

@@ -2,12 +2,15 @@
 // input order with a bounded number of jobs in flight.
 import type { Worker } from 'node:worker_threads';
 import { spawnWorker } from '../../util/worker.js';
-import { renderBatch, type ImageKey, type RenderedImage } from './render.js';
+import { ATLAS_TILES, renderBatch, type ImageKey, type RenderedImage } from './render.js';
 import type { ResolvedRenderOptions } from './options.js';
 import type { RenderJob, RenderReply, RenderWorkerConfig } from './renderWorker.js';
 
-/** Images per job sent to a worker (two 16-image atlases). */
-const JOB_SIZE = 32;
+/**
+ * Images per job sent to a worker (two 16-image atlases). A multiple of ATLAS_TILES, so that the i-th
+ * image of a render call lands in tile i mod 16 whatever the job split (see trainImageTile).
+ */
+const JOB_SIZE = 2 * ATLAS_TILES;
 /** Jobs in flight per thread: one rasterising on sharp's pool while another runs JS pixel work. */
 const IN_FLIGHT_PER_THREAD = 2;
 

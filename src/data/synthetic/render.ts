@@ -1,6 +1,9 @@
 // Renders synthetic face photos: identity + per-image variation -> SVG -> sharp rasteriser -> capture
-// effects on raw pixels -> JPEG. Each image is a pure function of (seed, id, k, options); `renderBatch`
-// rasterises many images per sharp call (an atlas) and yields exactly the bytes of `renderImage`.
+// effects on raw pixels -> JPEG. Many images are rasterised per sharp call, tiled in an atlas; an image's
+// bytes are a pure function of (seed, id, k, options, tile), where the tile (its position in the 4x4
+// atlas) matters only rarely, by one level of an edge pixel (see atlasSvg). `renderImage` is tile 0;
+// `renderBatch` puts the i-th image of each group of 16 in tile i, as `attfc synth` renders its sets;
+// `renderAtTiles` puts each image where the caller says (the on-demand source: where synth put it).
 import sharp from 'sharp';
 import { identityParams, type FaceParams } from './identity.js';
 import { resolveRenderOptions, type RenderOptions, type ResolvedRenderOptions } from './options.js';
@@ -31,7 +34,7 @@ export interface ImageKey {
 
 /** Images per rasteriser call; tiles of a 4x4 atlas (the per-call overhead of sharp is ~1 ms). */
 const ATLAS_COLUMNS = 4;
-const ATLAS_TILES = ATLAS_COLUMNS * ATLAS_COLUMNS;
+export const ATLAS_TILES = ATLAS_COLUMNS * ATLAS_COLUMNS;
 
 // identities are rendered in runs of consecutive images; remembering the last few avoids re-deriving them
 const identityCache = new Map<string, FaceParams>();
@@ -109,25 +112,48 @@ export async function renderImage(seed: number, id: number, k: number, opts: Ren
   return { jpeg: await encodeJpeg(rgb, size, description.variation.jpegQuality), quality: description.quality };
 }
 
-/** Renders many images (in order) with one rasteriser call per 16; identical to calling renderImage on each. */
+/** Renders many images (in order) with one rasteriser call per 16, the i-th of each 16 in tile i. */
 export async function renderBatch(seed: number, keys: readonly ImageKey[], opts: RenderOptions = {}): Promise<RenderedImage[]> {
+  return renderAtTiles(seed, keys, keys.map((_, i) => i % ATLAS_TILES), opts);
+}
+
+/**
+ * Renders each image in the atlas tile `tiles[i]` (0..15, row-major): its bytes are those renderBatch
+ * gives an image at that position. Images go into as few atlases as keep every tile used once per atlas.
+ */
+export async function renderAtTiles(seed: number, keys: readonly ImageKey[], tiles: readonly number[], opts: RenderOptions = {}): Promise<RenderedImage[]> {
+  if (tiles.length !== keys.length) throw new RangeError(`renderAtTiles: ${keys.length} keys but ${tiles.length} tiles`);
   const resolved = resolveRenderOptions(opts);
   const size = resolved.size;
-  const out: Promise<RenderedImage>[] = [];
-  for (let start = 0; start < keys.length; start += ATLAS_TILES) {
-    const group = keys.slice(start, start + ATLAS_TILES);
-    const described = group.map(({ id, k }) => describeImage(seed, id, k, resolved));
-    const rows = Math.ceil(group.length / ATLAS_COLUMNS);
+  // atlas a holds the images whose tile was already taken in atlases 0..a-1
+  const atlases: number[][] = [];
+  const used: Set<number>[] = [];
+  tiles.forEach((tile, i) => {
+    if (!(Number.isInteger(tile) && tile >= 0 && tile < ATLAS_TILES)) throw new RangeError(`renderAtTiles: tile ${tile} is not in 0..${ATLAS_TILES - 1}`);
+    let a = used.findIndex((u) => !u.has(tile));
+    if (a < 0) {
+      a = atlases.length;
+      atlases.push([]);
+      used.push(new Set());
+    }
+    atlases[a]!.push(i);
+    used[a]!.add(tile);
+  });
+  const out: Promise<RenderedImage>[] = new Array(keys.length);
+  for (const members of atlases) {
+    const described = members.map((i) => describeImage(seed, keys[i]!.id, keys[i]!.k, resolved));
+    const placed = members.map((i) => tiles[i]!);
+    const rows = Math.max(...placed.map((t) => Math.floor(t / ATLAS_COLUMNS))) + 1;
     const atlas = await rasterize(
-      atlasSvg(described.map((d) => ({ face: d.face, v: d.variation })), size, ATLAS_COLUMNS),
+      atlasSvg(described.map((d) => ({ face: d.face, v: d.variation })), size, ATLAS_COLUMNS, placed),
       ATLAS_COLUMNS * size,
       rows * size,
     );
-    group.forEach((key, t) => {
-      const d = described[t];
-      const rgb = captureEffects(seed, key, extractTile(atlas, t, size, ATLAS_COLUMNS), size, d.variation);
+    members.forEach((i, m) => {
+      const d = described[m]!;
+      const rgb = captureEffects(seed, keys[i]!, extractTile(atlas, placed[m]!, size, ATLAS_COLUMNS), size, d.variation);
       // encoding runs on sharp's thread pool while this thread prepares the next images
-      out.push(encodeJpeg(rgb, size, d.variation.jpegQuality).then((jpeg) => ({ jpeg, quality: d.quality })));
+      out[i] = encodeJpeg(rgb, size, d.variation.jpegQuality).then((jpeg) => ({ jpeg, quality: d.quality }));
     });
   }
   return Promise.all(out);

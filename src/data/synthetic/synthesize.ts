@@ -10,10 +10,11 @@ import { AttfcError } from '../../errors.js';
 import { InsightfaceRecWriter } from '../recordioWriter.js';
 import { writeVerificationBin } from '../../eval/binWriter.js';
 import { checkWorkers, GENERATOR_VERSION, resolveSynthOptions, type ResolvedSynthOptions, type SynthOptions } from './options.js';
-import { planVerificationPairs } from './pairs.js';
+import { planVerificationPairs, type PlannedPair } from './pairs.js';
 import { RenderPool } from './pool.js';
 import { LOW_QUALITY_THRESHOLD } from './quality.js';
-import type { ImageKey } from './render.js';
+import { ATLAS_TILES, type ImageKey } from './render.js';
+import { isSynthSpec } from './spec.js';
 
 export const SYNTH_FILES = {
   rec: 'train.rec',
@@ -25,10 +26,26 @@ export const SYNTH_FILES = {
 
 /**
  * True when `file` (e.g. a verification .bin) sits in a folder `attfc synth` wrote, i.e. beside its
- * synth.json: results on it are results on synthetic faces and must say so.
+ * synth.json, or in the folder of a run trained on the on-demand synthetic source (its config.json
+ * names `synth:...` data): results on it are results on synthetic faces and must say so.
  */
 export function isSyntheticSet(file: string): boolean {
-  return existsSync(join(dirname(file), SYNTH_FILES.meta));
+  const dir = dirname(file);
+  if (existsSync(join(dir, SYNTH_FILES.meta))) return true;
+  try {
+    const data = (JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { data?: unknown }).data;
+    return typeof data === 'string' && isSynthSpec(data);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The atlas tile `synthesize` renders training image i in (it renders them in index order, 16 per
+ * atlas): an image's bytes can depend on its tile, so the on-demand source renders it there too.
+ */
+export function trainImageTile(i: number): number {
+  return i % ATLAS_TILES;
 }
 
 /** Runs with fewer images than this render on the calling thread unless `workers` is given. */
@@ -145,7 +162,7 @@ export async function synthesize(
 
   const t0 = performance.now();
   const pairs = planVerificationPairs(options);
-  const verifyKeys = uniqueKeys(pairs.flatMap((p) => [p.a, p.b]));
+  const verifyKeys = verificationKeys(pairs);
   const trainImages = options.identities * options.imagesPerIdentity;
   const total = trainImages + verifyKeys.length;
   const trainKeys: ImageKey[] = [];
@@ -173,19 +190,7 @@ export async function synthesize(
     writer.close();
 
     if (options.verifyPairs > 0) {
-      const jpegs = new Map<string, Buffer>();
-      let j = 0;
-      for await (const images of pool.render(verifyKeys)) {
-        for (const image of images) {
-          jpegs.set(keyName(verifyKeys[j++]), image.jpeg);
-          onProgress?.(++done, total);
-        }
-      }
-      const jpegOf = (key: ImageKey) => jpegs.get(keyName(key)) as Buffer;
-      writeVerificationBin(
-        join(out, SYNTH_FILES.verification),
-        pairs.map((p) => ({ a: jpegOf(p.a), b: jpegOf(p.b), same: p.same })),
-      );
+      await renderVerificationBin(join(out, SYNTH_FILES.verification), pairs, verifyKeys, pool, () => onProgress?.(++done, total));
     } else {
       rmSync(join(out, SYNTH_FILES.verification), { force: true });
     }
@@ -216,6 +221,46 @@ export async function synthesize(
   renameSync(`${metaPath}.partial`, metaPath);
   const { generator: _generator, ...rest } = meta;
   return { ...rest, out, cached: false };
+}
+
+/** The distinct images of the verification pairs, in first-seen order. */
+function verificationKeys(pairs: readonly PlannedPair[]): ImageKey[] {
+  return uniqueKeys(pairs.flatMap((p) => [p.a, p.b]));
+}
+
+/** Renders the pairs' images on `pool` and writes them as an insightface verification .bin. */
+async function renderVerificationBin(file: string, pairs: readonly PlannedPair[], keys: readonly ImageKey[], pool: RenderPool, onImage?: () => void): Promise<void> {
+  const jpegs = new Map<string, Buffer>();
+  let j = 0;
+  for await (const images of pool.render(keys)) {
+    for (const image of images) {
+      jpegs.set(keyName(keys[j++]), image.jpeg);
+      onImage?.();
+    }
+  }
+  const jpegOf = (key: ImageKey) => jpegs.get(keyName(key)) as Buffer;
+  writeVerificationBin(
+    file,
+    pairs.map((p) => ({ a: jpegOf(p.a), b: jpegOf(p.b), same: p.same })),
+  );
+}
+
+/**
+ * Writes the held-out verification pairs of a synthetic set to `file`: the bytes `synthesize` writes
+ * to synth_val.bin for the same options. Returns the number of pairs (0: nothing written).
+ */
+export async function writeSyntheticVerificationBin(file: string, options: ResolvedSynthOptions, workers?: number): Promise<number> {
+  if (options.verifyPairs === 0) return 0;
+  const pairs = planVerificationPairs(options);
+  const keys = verificationKeys(pairs);
+  const threads = Math.max(0, Math.min(workers ?? (keys.length >= SMALL_RUN_IMAGES ? os.cpus().length : 0), Math.ceil(keys.length / 32)));
+  const pool = new RenderPool(options.seed, options, threads);
+  try {
+    await renderVerificationBin(file, pairs, keys, pool);
+  } finally {
+    await pool.close();
+  }
+  return pairs.length;
 }
 
 function keyName(key: ImageKey): string {
