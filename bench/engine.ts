@@ -125,7 +125,7 @@ if (args[0] === '--child') {
       }
     }
     console.log('');
-    console.log(`PyTorch on the same machine, this run: ${pytorchSummary}`);
+    console.log(`PyTorch on the same machine, this run (OMP_WAIT_POLICY=${process.env.OMP_WAIT_POLICY ?? "PASSIVE"}, as attfc's torch backend): ${pytorchSummary}`);
     if (summary.torchToPytorchRatio !== null) console.log(`  IResNet-18 b8 step, backend torch (2 threads) / PyTorch: ${fmt(summary.torchToPytorchRatio, 2)}x`);
     if (summary.wasmToPytorchRatio !== null) console.log(`  IResNet-18 b8 step, WASM data-parallel / PyTorch: ${fmt(summary.wasmToPytorchRatio, 2)}x`);
     const profiled = results.filter((r) => r.iresnet18Profile);

@@ -26,7 +26,9 @@ export interface PytorchRun {
  */
 export function runPytorchReference(script: string, args: string[], pattern: RegExp): PytorchRun {
   const file = fileURLToPath(new URL(`../reference/${script}`, import.meta.url));
-  const r = spawnSync(PYTHON, [file, ...args], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  // the OpenMP wait policy attfc's torch backend uses (src/engine/torch/addon.ts), so both run alike
+  const env = { ...process.env, OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'PASSIVE' };
+  const r = spawnSync(PYTHON, [file, ...args], { encoding: 'utf8', maxBuffer: 1 << 24, env });
   if (r.status !== 0) throw new Error(`${script} failed (exit ${r.status}):\n${r.stderr}`);
   const lines = r.stdout.trim().split('\n');
   const summary = lines[lines.length - 1];

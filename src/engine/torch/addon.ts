@@ -63,6 +63,11 @@ export function loadTorchAddon(): { addon: TorchAddon | null; reason: string } {
     loaded = { addon: null, reason: `the libtorch addon is not built (${file} is missing; run \`npm run build:native\`)` };
     return loaded;
   }
+  // libtorch's OpenMP threads spin while they wait for work by default; between two kernels the JS
+  // thread, the GC and the data workers then compete with spinning threads for the cores. Sleeping
+  // waits made steps 10-25% faster on 2 cores (IResNet-18 and MobileFaceNet steps, the demo; BENCHMARKS.md).
+  // libgomp reads the variable when it loads, so it is set before the addon (and libtorch) load.
+  process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
   try {
     const addon = createRequire(import.meta.url)(file) as TorchAddon;
     loaded = { addon, reason: '' };
