@@ -5,8 +5,8 @@
 // identities, plus GCC-vs-true-centre cosines and attention by key quality for AttFC. Two comparisons:
 // equal steps (every head the protocol's steps), then equal time (the heads whose step is cheaper than
 // AttFC's, which forwards K-1 extra key images, get the steps that fit in AttFC's measured train time).
-// Each run is a child process; by default two run side by side with one WASM thread each (two
-// single-thread workers beat one 2-thread process on this 2-core machine). Writes bench/results/accuracy.json
+// Each run is a child process on the engine attfc picks (ATTFC_BACKEND chooses); by default two run side
+// by side with one thread each (two single-thread workers beat one 2-thread process on this 2-core machine). Writes bench/results/accuracy.json
 // (accuracy-quick.json with --quick).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -73,11 +73,15 @@ for (const seed of p.seeds)
       ...(v.head === 'attfc' ? { centres: { identities: p.centreIdentities, draws: p.centreDraws } } : {}),
     });
 const label = (j: AccuracyJob) => (j.kind === 'baseline' ? 'untrained baseline' : `${j.variant} seed ${j.seed}`);
-log(`bench:accuracy: ${jobs.length} jobs, ${parallel} at a time${parallel > 1 ? ' (1 WASM thread each)' : ''}`);
+// the engine every run uses: ATTFC_BACKEND when set, else torch when its addon is built, else wasm
+const { torchAvailable } = await import('../src/engine/torch/index.js');
+const backend = process.env.ATTFC_BACKEND && process.env.ATTFC_BACKEND !== 'auto' ? process.env.ATTFC_BACKEND : torchAvailable().ok ? 'torch' : 'wasm';
+const childEnv = (): Record<string, string> => ({ ATTFC_BACKEND: backend, ...(parallel > 1 ? { ATTFC_THREADS: '1' } : {}) });
+log(`bench:accuracy: ${jobs.length} jobs, ${parallel} at a time, backend ${backend}${parallel > 1 ? ' (1 thread each)' : ''}`);
 
 const results = (await runChildren(
   self,
-  jobs.map((j) => ({ label: label(j), args: ['--child', '--job', JSON.stringify(j)], env: (parallel > 1 ? { ATTFC_THREADS: '1' } : {}) as Record<string, string> })),
+  jobs.map((j) => ({ label: label(j), args: ['--child', '--job', JSON.stringify(j)], env: childEnv() })),
   {
     concurrency: parallel,
     verbose,
@@ -115,7 +119,7 @@ for (const seed of p.seeds)
 if (equalJobs.length) log(`bench:accuracy: equal time: ${equalTime.map(({ v, steps }) => `${v.label} ${steps} steps`).join(', ')} (AttFC took ${attfcSeconds.toFixed(0)} s per run)`);
 const equalResults = (await runChildren(
   self,
-  equalJobs.map((j) => ({ label: label(j), args: ['--child', '--job', JSON.stringify(j)], env: (parallel > 1 ? { ATTFC_THREADS: '1' } : {}) as Record<string, string> })),
+  equalJobs.map((j) => ({ label: label(j), args: ['--child', '--job', JSON.stringify(j)], env: childEnv() })),
   { concurrency: parallel, verbose, onStart: (job, i) => log(`bench:accuracy: equal time [${i + 1}/${equalJobs.length}] ${job.label} ...`) },
 )) as AccuracyRunResult[];
 const equalRuns = equalTime.map(({ v, steps }) => {
@@ -180,7 +184,7 @@ const summary = {
     high: summarise(attfcRuns.map((r) => r.training.attentionHighQuality ?? NaN)).mean,
   },
   baseline: { variant: 'untrained', accuracy: baseline.accuracy, std: baseline.std, tarAtFar1e3: baseline.tarAtFar1e3, note: 'random-init f_q with batch-statistics BN' },
-  protocol: { ...p, dccSize: dccSize(p), quick, parallel, threadsPerRun: parallel > 1 ? 1 : 'default', description: describeProtocol(p) },
+  protocol: { ...p, dccSize: dccSize(p), quick, parallel, backend, threadsPerRun: parallel > 1 ? 1 : 'default', description: describeProtocol(p) },
   data: { dir: dataDir, trainImages: synth.trainImages, lowQualityImages: synth.lowQualityImages, verifyPairs: synth.verifyPairs, verifyIdentities: synth.verifyIdentities },
   machine: machineInfo(),
   loadAverage: { start: loadBefore, end: os.loadavg()[0] },
