@@ -86,7 +86,9 @@ log(
 
 // the sampler's memory at this identity count (this process: nothing else is allocated yet)
 const sampler = measureSamplerMemory(data, { batchSize: flags.batch, sampleNum: head === 'attfc' ? 3 : 1 });
-log(`bench:scale: sampler over ${sampler.images.toLocaleString('en-US')} images: JS heap ${formatBytes(sampler.heapBytes)}, typed arrays ${formatBytes(sampler.arrayBufferBytes)}`);
+/** The JS heap's growth; after a full GC it can come out slightly negative, which means no growth. */
+const heapGrowth = (bytes: number) => (bytes < 0 ? `no growth (${formatBytes(-bytes)} less after GC)` : formatBytes(bytes));
+log(`bench:scale: sampler over ${sampler.images.toLocaleString('en-US')} images: JS heap ${heapGrowth(sampler.heapBytes)}, typed arrays ${formatBytes(sampler.arrayBufferBytes)}`);
 
 const env = { ATTFC_BACKEND: backend };
 const run = async (job: ScaleJob, label: string): Promise<ScaleRunResult> => {
@@ -193,7 +195,7 @@ if (flags.json) {
     );
     console.log(`samples/s ${s.samplesPerSec.toFixed(1)}; wall time between steps ${s.wallSecondsPerStep.toFixed(3)} s; start-up ${s.startSeconds.toFixed(1)} s`);
     console.log(`memory: peak RSS ${formatBytes(s.rssBytes)}, WASM heap ${formatBytes(s.wasmHeapBytes)}, libtorch ${formatBytes(s.nativeBytes)}`);
-    console.log(`sampler: JS heap ${formatBytes(sampler.heapBytes)}, typed arrays ${formatBytes(sampler.arrayBufferBytes)} for ${sampler.images.toLocaleString('en-US')} images`);
+    console.log(`sampler: JS heap ${heapGrowth(sampler.heapBytes)}, typed arrays ${formatBytes(sampler.arrayBufferBytes)} for ${sampler.images.toLocaleString('en-US')} images`);
     console.log(`checkpoint at step ${resumeAt}: ${formatBytes(s.checkpointBytes)}, written in ${s.checkpointWriteSeconds.toFixed(1)} s; the resumed process started stepping after ${s.resumeStartSeconds.toFixed(1)} s`);
     console.log(
       `resume from step ${resumeAt}: ${s.resumeExact ? 'EXACT' : 'NOT exact'} (largest loss difference ${s.resumeMaxLossDifference}) over ${resumeSteps} steps: ` +
