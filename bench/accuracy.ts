@@ -28,7 +28,7 @@ const flags = parseOrExit('bench:accuracy', accuracyFlags, args);
 
 const { synthesize } = await import('../src/data/synthetic/index.js');
 const { FULL_PROTOCOL, QUICK_PROTOCOL, headVariants, runConfig, describeProtocol, dccSize } = await import('./lib/accuracyProtocol.js');
-const { runChildren } = await import('./lib/trainProcess.js');
+const { runChildren, defaultBenchBackend } = await import('./lib/trainProcess.js');
 const { summarise } = await import('./lib/accuracyStats.js');
 type AccuracyJob = import('./lib/accuracyRun.js').AccuracyJob;
 type AccuracyRunResult = import('./lib/accuracyRun.js').AccuracyRunResult;
@@ -74,8 +74,7 @@ for (const seed of p.seeds)
     });
 const label = (j: AccuracyJob) => (j.kind === 'baseline' ? 'untrained baseline' : `${j.variant} seed ${j.seed}`);
 // the engine every run uses: ATTFC_BACKEND when set, else torch when its addon is built, else wasm
-const { torchAvailable } = await import('../src/engine/torch/index.js');
-const backend = process.env.ATTFC_BACKEND && process.env.ATTFC_BACKEND !== 'auto' ? process.env.ATTFC_BACKEND : torchAvailable().ok ? 'torch' : 'wasm';
+const backend = await defaultBenchBackend();
 const childEnv = (): Record<string, string> => ({ ATTFC_BACKEND: backend, ...(parallel > 1 ? { ATTFC_THREADS: '1' } : {}) });
 log(`bench:accuracy: ${jobs.length} jobs, ${parallel} at a time, backend ${backend}${parallel > 1 ? ' (1 thread each)' : ''}`);
 

@@ -29,7 +29,7 @@ const { formatBytes } = await import('../src/engine/index.js');
 const { torchAvailable } = await import('../src/engine/torch/index.js');
 const { defaultQueueSize } = await import('../src/heads/attfc/index.js');
 const { measureSamplerMemory } = await import('../src/data/samplerMemory.js');
-const { runChildren } = await import('./lib/trainProcess.js');
+const { runChildren, defaultBenchBackend } = await import('./lib/trainProcess.js');
 type ScaleJob = import('./lib/scale.js').ScaleJob;
 type ScaleRunResult = import('./lib/scale.js').ScaleRunResult;
 type OkRun = Extract<ScaleRunResult, { ok: true }>;
@@ -43,8 +43,7 @@ const steps = flags.steps ?? (flags.quick ? 40 : 200);
 const resumeAt = Math.floor(steps / 2);
 const resumeSteps = Math.min(flags.resumeSteps ?? (flags.quick ? 5 : 10), steps - resumeAt);
 const torch = torchAvailable();
-const envBackend = process.env.ATTFC_BACKEND;
-const backend = flags.backend ?? (envBackend === 'wasm' || envBackend === 'torch' ? envBackend : torch.ok ? 'torch' : 'wasm');
+const backend = flags.backend ?? (await defaultBenchBackend());
 if (backend === 'torch' && !torch.ok) {
   log(`bench:scale: backend torch: ${torch.reason}`);
   process.exit(1);

@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initEngine, shutdownEngine } from '../../src/engine/index.js';
 import { createBackbone, type Backbone } from '../../src/backbones/index.js';
 import { evaluateBin, type VerificationResult } from '../../src/eval/evaluateBin.js';
+import { evaluateUntrained } from '../../src/eval/untrained.js';
 import { train, type StepMetrics } from '../../src/train/trainer.js';
 import { loadCheckpoint, type ArrayEntry } from '../../src/train/checkpoint.js';
 import type { TrainConfigInput } from '../../src/train/config.js';
@@ -111,10 +112,8 @@ async function runTrain(job: Extract<AccuracyJob, { kind: 'train' }>): Promise<A
 /** Random-init f_q, batch-statistics BN (its running statistics mean nothing yet): the chance-level reference. */
 async function runBaseline(job: Extract<AccuracyJob, { kind: 'baseline' }>): Promise<AccuracyRunResult> {
   await initEngine();
-  const net = createBackbone(job.backbone, { inputSize: job.inputSize, widthMultiplier: job.widthMultiplier, seed: job.seed });
   const t0 = performance.now();
-  const v = await evaluateBin({ inputSize: job.inputSize, embed: (x) => net.apply(x, true) }, job.bin, { batchSize: job.evalBatch });
-  net.dispose();
+  const v = await evaluateUntrained(job.backbone, { inputSize: job.inputSize, widthMultiplier: job.widthMultiplier, seed: job.seed }, job.bin, job.evalBatch);
   return { variant: 'untrained', head: '-', seed: job.seed, ...pick(v), trainSeconds: 0, evalSeconds: (performance.now() - t0) / 1000, samplesPerSec: 0, finalLoss: NaN, training: {} };
 }
 

@@ -3,8 +3,8 @@
 // Prints one JSON line (HeadRunResult) on stdout; progress goes to stderr.
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine, shutdownEngine, wasmHeapBytes } from '../../src/engine/index.js';
-import { FullFcHead, estimateFullFcHeap } from '../../src/heads/fullFc.js';
-import { checkHostMemory } from '../../src/train/hostMemory.js';
+import { FullFcHead } from '../../src/heads/fullFc.js';
+import { checkHostMemory, fullFcNativeStep } from '../../src/train/hostMemory.js';
 import { PartialFcHead } from '../../src/heads/partialFc.js';
 import { AttFcHead } from '../../src/heads/attfc/index.js';
 import type { Head, SgdSettings } from '../../src/heads/types.js';
@@ -70,10 +70,7 @@ function createHead(spec: HeadSpec, o: HeadRunOptions): Head {
   const common = { numClasses: o.numClasses, embeddingSize: o.dim, seed: o.seed + 1 };
   if (spec.kind === 'fc') {
     // on torch nothing caps the tables but the machine: refuse what train() refuses, not an OOM kill
-    if (o.backend === 'torch') {
-      const e = estimateFullFcHeap(o.numClasses, o.dim, o.batchSize);
-      checkHostMemory([{ what: `the full FC step in torch memory (W, momentum, normalised W, gradients, logits)`, bytes: e.total - e.packed, flags: '' }]);
-    }
+    if (o.backend === 'torch') checkHostMemory([{ ...fullFcNativeStep(o.numClasses, o.dim, o.batchSize, 'torch'), flags: '' }]);
     return new FullFcHead({ ...common, batchSize: o.batchSize });
   }
   if (spec.kind === 'pfc') return new PartialFcHead({ ...common, sampleRate: spec.sampleRate, batchSize: o.batchSize });

@@ -85,3 +85,14 @@ export async function runChildren(script: string, jobs: readonly ChildJob[], opt
   if (failed) throw failed;
   return results;
 }
+
+/**
+ * The engine a benchmark's training runs use when no flag names one: ATTFC_BACKEND (wasm or torch),
+ * else torch when its addon loads, else wasm, as `auto` would choose between the two.
+ */
+export async function defaultBenchBackend(): Promise<'wasm' | 'torch'> {
+  const env = process.env.ATTFC_BACKEND;
+  if (env === 'wasm' || env === 'torch') return env;
+  const { torchAvailable } = await import('../../src/engine/torch/index.js');
+  return torchAvailable().ok ? 'torch' : 'wasm';
+}

@@ -7,8 +7,8 @@ import { synthesize } from '../data/synthetic/index.js';
 import { train } from '../train/trainer.js';
 import { parseTrainConfig } from '../train/config.js';
 import { backboneOptions } from '../train/runPlan.js';
-import { createBackbone } from '../backbones/index.js';
-import { evaluateBin, type VerificationResult } from '../eval/evaluateBin.js';
+import { type VerificationResult } from '../eval/evaluateBin.js';
+import { evaluateUntrained } from '../eval/untrained.js';
 import { describeEngine, engineInfo } from '../engine/index.js';
 import { createProgressView, formatDuration } from '../train/progress.js';
 import { DEMO, type DemoSetup } from './commands/demo.js';
@@ -60,7 +60,8 @@ export async function runDemo(out: string, steps: number, setup: DemoSetup = DEM
   const r = await handle.done;
   view.stop();
   const v = r.verification[0];
-  const before = v ? await untrainedVerification(config, bin) : null;
+  // the same protocol on f_q as training started it (same architecture and seed): what training added
+  const before = v ? await evaluateUntrained(config.backbone, backboneOptions(config), bin, Math.min(64, config.batchSize)) : null;
   const engine = engineInfo();
   const replicas = dataParallelReplicas(r.output);
   const trainedOn = engine ? `${replicas > 1 ? `data-parallel ${replicas} x ` : ''}${describeEngine(engine).replace(/^backend /, '')}` : '';
@@ -85,20 +86,6 @@ export async function runDemo(out: string, steps: number, setup: DemoSetup = DEM
     `      attfc serve ${r.modelDir}   (the browser face verifier; npm run demo:browser does this for runs/demo)`,
   ];
   process.stdout.write(lines.join('\n') + '\n');
-}
-
-/**
- * The verification protocol on f_q as training started it (same architecture and seed): the reference
- * that says what training added. Its batch norm uses batch statistics, since the running statistics of
- * an untrained network are only their initial values.
- */
-async function untrainedVerification(config: ReturnType<typeof parseTrainConfig>, bin: string): Promise<VerificationResult> {
-  const net = createBackbone(config.backbone, backboneOptions(config));
-  try {
-    return await evaluateBin({ inputSize: config.inputSize, embed: (x) => net.apply(x, true) }, bin, { batchSize: Math.min(64, config.batchSize) });
-  } finally {
-    net.dispose();
-  }
 }
 
 /** The data-parallel replicas a run trained with (its environment.json), 1 when it had none. */

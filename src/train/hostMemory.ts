@@ -63,17 +63,22 @@ export function hostParts(c: TrainConfig, numClasses: number, numImages: number,
       bytes: 8 * numClasses * D,
       flags: `--embedding-size (now ${D}), or --head pfc/attfc`,
     });
-    if (native) {
-      // the WASM estimate without XNNPACK's packed copy: measured on torch, a step's peak grows by about
-      // 14 tables of N x D per class count (W, momentum, normalised W, gradients, temporaries)
-      const e = estimateFullFcHeap(numClasses, D, c.batchSize);
-      const step = e.total - e.packed;
-      parts.push({ what: `the full FC step in ${backend} memory: W, momentum, normalised W, gradients, temporaries and [${c.batchSize} x ${numClasses}] logits ${formatBytes(step)}`, bytes: step, flags: `--embedding-size (now ${D}), or --head pfc/attfc` });
-    }
+    if (native) parts.push({ ...fullFcNativeStep(numClasses, D, c.batchSize, backend), flags: `--embedding-size (now ${D}), or --head pfc/attfc` });
   }
   const perImage = synthetic ? SAMPLER_BYTES_PER_IMAGE : INDEX_BYTES_PER_IMAGE;
   parts.push({ what: `${synthetic ? 'sampler order of' : 'data set index:'} ${numImages} images ${formatBytes(numImages * perImage)}`, bytes: numImages * perImage, flags: '' });
   return parts;
+}
+
+/**
+ * Full FC's step on a native backend: the WASM estimate without XNNPACK's packed copy (measured on
+ * torch, a step's peak grows by about 14 tables of N x D: W, momentum, normalised W, gradients,
+ * temporaries).
+ */
+export function fullFcNativeStep(numClasses: number, dim: number, batchSize: number, backend: string): Omit<HostPart, 'flags'> {
+  const e = estimateFullFcHeap(numClasses, dim, batchSize);
+  const bytes = e.total - e.packed;
+  return { what: `the full FC step in ${backend} memory: W, momentum, normalised W, gradients, temporaries and [${batchSize} x ${numClasses}] logits ${formatBytes(bytes)}`, bytes };
 }
 
 /** Memory this process may still take: the free memory, or less under a cgroup limit. */

@@ -12,8 +12,8 @@ import { tinySynth, tinyTrainConfig } from '../helpers/tinySynth.js';
 import { assertNewestCheckpointsMatch } from '../helpers/checkpoints.js';
 import { train } from '../../src/train/trainer.js';
 import { loadCheckpoint } from '../../src/train/checkpoint.js';
-import { createBackbone, fileLoadHandler } from '../../src/backbones/index.js';
-import { evaluateBin } from '../../src/eval/evaluateBin.js';
+import { fileLoadHandler } from '../../src/backbones/index.js';
+import { evaluateUntrained } from '../../src/eval/untrained.js';
 import type { TrainConfigInput } from '../../src/train/config.js';
 
 await setupEngine();
@@ -45,9 +45,7 @@ test('AttFC trains end to end: metrics, verification, checkpoint, a model plain 
   // bench:accuracy's untrained reference (its running statistics are still the initial 0 and 1).
   // Measured on this machine (seed 3): trained accuracy 0.620 vs 0.510, AUC 0.663 vs 0.537; with seed 5
   // 0.690 vs 0.585 and 0.661 vs 0.558. Asserted margin 0.05: half of the smallest measured.
-  const net = createBackbone('mbf', { inputSize: 32, widthMultiplier: 0.25, embeddingSize: 32, seed: cfg.seed });
-  const untrained = await evaluateBin({ inputSize: 32, embed: (x) => net.apply(x, true) }, bin, { batchSize: 64 });
-  net.dispose();
+  const untrained = await evaluateUntrained('mbf', { inputSize: 32, widthMultiplier: 0.25, embeddingSize: 32, seed: cfg.seed }, bin, 64);
   const numbers = `trained accuracy ${trained.accuracy} AUC ${trained.auc}; untrained ${untrained.accuracy}, ${untrained.auc}`;
   assert.ok(trained.accuracy >= untrained.accuracy + 0.05, numbers);
   assert.ok(trained.auc >= untrained.auc + 0.05, numbers);
