@@ -4,8 +4,9 @@
 // at::Tensor), copies in and out of JS typed arrays, and one generic path that calls any ATen operator
 // through the dispatcher, converting JS arguments by the operator's schema. Every kernel's attribute
 // mapping lives in TypeScript (src/engine/torch/kernels). Nothing here may abort the process: every
-// c10::Error and std::exception becomes a JS exception carrying libtorch's message.
-#include <node_api.h>
+// c10::Error and std::exception becomes a JS exception carrying libtorch's message. This file defines
+// the module; other native/*.cc files add exports of their own through binding.h's ExportFunction.
+#include "binding.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -36,153 +37,7 @@
 
 namespace {
 
-// ---- per-environment state (the main thread and each worker thread get their own table) ----
-
-struct State {
-  std::vector<at::Tensor> tensors;  // handle -> tensor (undefined when free)
-  std::vector<int32_t> freeHandles;
-  size_t live = 0;
-  std::vector<c10::OperatorHandle> ops;
-};
-
-// Thrown for mistakes on the JS side of the binding (wrong argument types); becomes a TypeError.
-struct ArgError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-State& state(napi_env env) {
-  void* data = nullptr;
-  napi_get_instance_data(env, &data);
-  return *static_cast<State*>(data);
-}
-
-void check(napi_env env, napi_status s, const char* what) {
-  if (s != napi_ok) {
-    const napi_extended_error_info* info = nullptr;
-    napi_get_last_error_info(env, &info);
-    throw std::runtime_error(std::string("attfc_torch: ") + what + ": " +
-                             (info && info->error_message ? info->error_message : "Node-API call failed"));
-  }
-}
-
-int32_t putTensor(State& st, at::Tensor t) {
-  int32_t h;
-  if (!st.freeHandles.empty()) {
-    h = st.freeHandles.back();
-    st.freeHandles.pop_back();
-    st.tensors[h] = std::move(t);
-  } else {
-    if (st.tensors.size() >= static_cast<size_t>(INT32_MAX)) throw std::runtime_error("attfc_torch: tensor table full");
-    h = static_cast<int32_t>(st.tensors.size());
-    st.tensors.push_back(std::move(t));
-  }
-  st.live++;
-  return h;
-}
-
-at::Tensor& getTensor(State& st, int64_t h) {
-  if (h < 0 || static_cast<size_t>(h) >= st.tensors.size() || !st.tensors[h].defined())
-    throw ArgError("attfc_torch: tensor handle " + std::to_string(h) + " is not live (disposed twice?)");
-  return st.tensors[h];
-}
-
-// ---- JS value helpers ----
-
-napi_valuetype typeOf(napi_env env, napi_value v) {
-  napi_valuetype t;
-  check(env, napi_typeof(env, v, &t), "typeof");
-  return t;
-}
-
-bool isNullish(napi_env env, napi_value v) {
-  napi_valuetype t = typeOf(env, v);
-  return t == napi_null || t == napi_undefined;
-}
-
-double toDouble(napi_env env, napi_value v, const std::string& what) {
-  napi_valuetype t = typeOf(env, v);
-  if (t == napi_boolean) {
-    bool b;
-    check(env, napi_get_value_bool(env, v, &b), "bool");
-    return b ? 1 : 0;
-  }
-  if (t != napi_number) throw ArgError(what + ": expected a number");
-  double d;
-  check(env, napi_get_value_double(env, v, &d), "double");
-  return d;
-}
-
-int64_t toInt(napi_env env, napi_value v, const std::string& what) {
-  double d = toDouble(env, v, what);
-  if (!(d == static_cast<double>(static_cast<int64_t>(d)))) throw ArgError(what + ": expected a whole number, got " + std::to_string(d));
-  return static_cast<int64_t>(d);
-}
-
-std::string toString(napi_env env, napi_value v, const std::string& what) {
-  if (typeOf(env, v) != napi_string) throw ArgError(what + ": expected a string");
-  size_t n;
-  check(env, napi_get_value_string_utf8(env, v, nullptr, 0, &n), "string length");
-  std::string s(n, '\0');
-  check(env, napi_get_value_string_utf8(env, v, s.data(), n + 1, &n), "string");
-  return s;
-}
-
-uint32_t arrayLength(napi_env env, napi_value v, const std::string& what) {
-  bool isArr;
-  check(env, napi_is_array(env, v, &isArr), "is_array");
-  if (!isArr) throw ArgError(what + ": expected an array");
-  uint32_t n;
-  check(env, napi_get_array_length(env, v, &n), "array length");
-  return n;
-}
-
-napi_value element(napi_env env, napi_value arr, uint32_t i) {
-  napi_value e;
-  check(env, napi_get_element(env, arr, i, &e), "get element");
-  return e;
-}
-
-std::vector<int64_t> toIntVector(napi_env env, napi_value v, const std::string& what) {
-  uint32_t n = arrayLength(env, v, what);
-  std::vector<int64_t> out(n);
-  for (uint32_t i = 0; i < n; i++) out[i] = toInt(env, element(env, v, i), what + "[" + std::to_string(i) + "]");
-  return out;
-}
-
-napi_value makeNumber(napi_env env, double d) {
-  napi_value r;
-  check(env, napi_create_double(env, d, &r), "create number");
-  return r;
-}
-
-napi_value makeString(napi_env env, const std::string& s) {
-  napi_value r;
-  check(env, napi_create_string_utf8(env, s.c_str(), s.size(), &r), "create string");
-  return r;
-}
-
-napi_value makeBool(napi_env env, bool b) {
-  napi_value r;
-  check(env, napi_get_boolean(env, b, &r), "create bool");
-  return r;
-}
-
-napi_value makeNull(napi_env env) {
-  napi_value r;
-  check(env, napi_get_null(env, &r), "null");
-  return r;
-}
-
-napi_value makeArray(napi_env env, const std::vector<napi_value>& items) {
-  napi_value arr;
-  check(env, napi_create_array_with_length(env, items.size(), &arr), "create array");
-  for (size_t i = 0; i < items.size(); i++) check(env, napi_set_element(env, arr, i, items[i]), "set element");
-  return arr;
-}
-
-void setProp(napi_env env, napi_value obj, const char* key, napi_value v) {
-  check(env, napi_set_named_property(env, obj, key, v), "set property");
-}
+using namespace attfc;
 
 // ---- dtype and enum names shared with TypeScript ----
 
@@ -319,32 +174,6 @@ napi_value fromIValue(napi_env env, State& st, const c10::IValue& v) {
     return makeArray(env, items);
   }
   throw std::runtime_error(std::string("attfc_torch: cannot return a value of type ") + v.tagKind());
-}
-
-// ---- error translation ----
-
-template <typename F>
-napi_value guarded(napi_env env, F&& f) {
-  try {
-    return f();
-  } catch (const ArgError& e) {
-    napi_throw_type_error(env, nullptr, e.what());
-  } catch (const c10::Error& e) {
-    napi_throw_error(env, nullptr, e.what_without_backtrace());
-  } catch (const std::exception& e) {
-    napi_throw_error(env, nullptr, e.what());
-  } catch (...) {
-    napi_throw_error(env, nullptr, "attfc_torch: unknown C++ exception");
-  }
-  return nullptr;
-}
-
-std::vector<napi_value> args(napi_env env, napi_callback_info info, size_t expected, const char* fn) {
-  size_t argc = expected;
-  std::vector<napi_value> argv(expected);
-  check(env, napi_get_cb_info(env, info, &argc, argv.data(), nullptr, nullptr), "cb info");
-  if (argc < expected) throw ArgError(std::string("attfc_torch.") + fn + ": expected " + std::to_string(expected) + " arguments");
-  return argv;
 }
 
 // ---- exported functions ----
@@ -683,24 +512,26 @@ napi_value GetThreads(napi_env env, napi_callback_info info) {
 
 void finalizeState(napi_env, void* data, void*) { delete static_cast<State*>(data); }
 
+ExportFunction exportFromArray("fromArray", FromArray);
+ExportFunction exportToArray("toArray", ToArray);
+ExportFunction exportFree("free", Free);
+ExportFunction exportMeta("meta", Meta);
+ExportFunction exportOp("op", Op);
+ExportFunction exportSchema("schema", Schema);
+ExportFunction exportCall("call", Call);
+ExportFunction exportMemory("memory", Memory);
+ExportFunction exportInfo("info", Info);
+ExportFunction exportSetThreads("setThreads", SetThreads);
+ExportFunction exportGetThreads("getThreads", GetThreads);
+ExportFunction exportDccRows("dccRows", DccRows);
+ExportFunction exportSgdStep("sgdStep", SgdStep);
+
 napi_value Init(napi_env env, napi_value exports) {
   napi_set_instance_data(env, new State(), finalizeState, nullptr);
-  napi_property_descriptor props[] = {
-      {"fromArray", nullptr, FromArray, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"toArray", nullptr, ToArray, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"free", nullptr, Free, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"meta", nullptr, Meta, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"op", nullptr, Op, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"schema", nullptr, Schema, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"call", nullptr, Call, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"memory", nullptr, Memory, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"getThreads", nullptr, GetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"dccRows", nullptr, DccRows, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"sgdStep", nullptr, SgdStep, nullptr, nullptr, nullptr, napi_default, nullptr},
-  };
-  napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  std::vector<napi_property_descriptor> props;
+  for (const ExportEntry& e : exportTable())
+    props.push_back({e.name, nullptr, e.fn, nullptr, nullptr, nullptr, napi_default, nullptr});
+  napi_define_properties(env, exports, props.size(), props.data());
   return exports;
 }
 

@@ -3,14 +3,16 @@
 // without downloading anything: Node-API headers come with Node itself, libtorch from LIBTORCH=<dir>
 // (an unpacked libtorch archive from pytorch.org, CPU or CUDA) or else Debian's libtorch-dev.
 // Usage: npm run build:native            (exit 1 with one line when something is missing)
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const source = path.join(here, 'attfc_torch.cc');
+// every native/*.cc is one translation unit of the addon (binding.h is their shared plumbing)
+const sources = readdirSync(here).filter((f) => f.endsWith('.cc')).sort().map((f) => path.join(here, f));
 const outDir = path.join(here, 'build');
 const output = path.join(outDir, 'attfc_torch.node');
 const INSTALL_HINT =
@@ -73,24 +75,47 @@ if (spawnSync(cxx, ['--version'], { stdio: 'ignore' }).status !== 0) fail(`C++ c
 
 mkdirSync(outDir, { recursive: true });
 const tmp = `${output}.tmp-${process.pid}`;
-const argv = [
+const objDir = path.join(outDir, `obj-${process.pid}`);
+mkdirSync(objDir, { recursive: true });
+const compileFlags = [
   '-O2',
   '-std=c++17',
-  '-shared',
   '-fPIC',
   '-Wall',
   '-Wno-unused-parameter',
   `-I${nodeIncludeDir()}`,
   ...torch.cflags,
   ...(torch.version ? [`-DATTFC_LIBTORCH_VERSION=${torch.version}`] : []),
-  source,
-  '-o',
-  tmp,
-  ...torch.libs,
 ];
-process.stderr.write(`attfc build:native: compiling against ${torch.where}${torch.version ? ` (libtorch ${torch.version})` : ''}${torch.cuda ? ', with CUDA' : ''}...\n`);
+
+/** Runs the compiler; resolves with its exit status. */
+function run(argv) {
+  return new Promise((resolve) => spawn(cxx, argv, { stdio: 'inherit' }).on('close', (code, signal) => resolve(code ?? signal)));
+}
+
+process.stderr.write(`attfc build:native: compiling ${sources.length} source${sources.length === 1 ? "" : "s"} against ${torch.where}${torch.version ? ` (libtorch ${torch.version})` : ''}${torch.cuda ? ', with CUDA' : ''}...\n`);
 const t0 = Date.now();
-const r = spawnSync(cxx, argv, { stdio: 'inherit' });
-if (r.status !== 0) fail(`${cxx} failed (exit ${r.status ?? r.signal}); the command was: ${cxx} ${argv.join(' ')}`);
-renameSync(tmp, output);
+try {
+  // the translation units compile in parallel (libtorch's headers make each one take seconds)
+  const objects = [];
+  const queue = [...sources];
+  const parallel = Math.max(1, Math.min(os.availableParallelism(), queue.length));
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      for (let src = queue.shift(); src; src = queue.shift()) {
+        const obj = path.join(objDir, path.basename(src, '.cc') + '.o');
+        const argv = [...compileFlags, '-c', src, '-o', obj];
+        const status = await run(argv);
+        if (status !== 0) fail(`${cxx} failed on ${path.basename(src)} (exit ${status}); the command was: ${cxx} ${argv.join(' ')}`);
+        objects.push(obj);
+      }
+    }),
+  );
+  const linkArgv = ['-shared', '-fPIC', ...objects.sort(), '-o', tmp, ...torch.libs];
+  const r = spawnSync(cxx, linkArgv, { stdio: 'inherit' });
+  if (r.status !== 0) fail(`${cxx} failed to link (exit ${r.status ?? r.signal}); the command was: ${cxx} ${linkArgv.join(' ')}`);
+  renameSync(tmp, output);
+} finally {
+  rmSync(objDir, { recursive: true, force: true });
+}
 process.stderr.write(`attfc build:native: wrote ${path.relative(process.cwd(), output)} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);

@@ -69,7 +69,7 @@ test('npm pack -> npm install <tarball> in an empty folder -> CLI, library and t
     t.diagnostic(`tarball ${filename}: ${(size / 1024).toFixed(0)} KiB packed, ${(unpackedSize / 1024).toFixed(0)} KiB unpacked, ${paths.length} files`);
     for (const p of ['package.json', 'README.md', 'bin/attfc.js', 'dist/index.js', 'dist/index.d.ts', 'dist/index.js.map', 'dist/cli/main.js',
       'dist/train/dataParallel/replicaWorker.js', 'dist/data/pipelineWorker.js', 'dist/data/synthetic/renderWorker.js', 'dist/eval/faceCrop.js',
-      'src/index.ts', 'examples/browser/index.html', 'examples/browser/verifier.js', 'native/attfc_torch.cc', 'native/build.mjs'])
+      'src/index.ts', 'examples/browser/index.html', 'examples/browser/verifier.js', 'native/attfc_torch.cc', 'native/binding.h', 'native/build.mjs'])
       assert.ok(paths.includes(p), `the package holds ${p}`);
     const unwanted = paths.filter((p) => /^(test|bench|runs|scripts|node_modules|\.ci)\//.test(p) || /\.test\.ts$/.test(p) || p.startsWith('examples/') && !p.startsWith('examples/browser/'));
     assert.deepEqual(unwanted, [], 'no tests, benchmarks, bench results, runs or scripts in the package');
