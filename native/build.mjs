@@ -16,7 +16,7 @@ const sources = readdirSync(here).filter((f) => f.endsWith('.cc')).sort().map((f
 const outDir = path.join(here, 'build');
 const output = path.join(outDir, 'attfc_torch.node');
 const INSTALL_HINT =
-  'install it with `apt-get install -y libtorch-dev libopenblas0-pthread g++` (Debian/Ubuntu), ' +
+  'install it with `apt-get install -y libtorch-dev libgloo-dev libopenblas0-pthread g++` (Debian/Ubuntu), ' +
   'or unpack a libtorch archive from pytorch.org and set LIBTORCH=<its folder>';
 
 function fail(message) {
@@ -69,7 +69,21 @@ function debianLibtorch() {
   return { where: 'Debian libtorch-dev', version, cflags: [], libs: ['-ltorch', '-ltorch_cpu', '-lc10'], cuda: false };
 }
 
+/**
+ * c10d's Gloo process group (native/process_group.cc) needs Gloo's headers: Debian ships them apart from
+ * libtorch-dev (libgloo-dev); a libtorch archive may carry its own. NCCL comes with a CUDA libtorch.
+ */
+function distributedFlags(torch) {
+  const archiveInclude = process.env.LIBTORCH ? path.join(path.resolve(process.env.LIBTORCH), 'include') : null;
+  const gloo = [archiveInclude, '/usr/include', '/usr/local/include'].find((d) => d && existsSync(path.join(d, 'gloo', 'algorithm.h')));
+  if (!gloo) fail('Gloo headers (gloo/algorithm.h) not found: install them with `apt-get install -y libgloo-dev` (Debian/Ubuntu); the distributed training process group needs them');
+  const c10dInclude = archiveInclude ?? '/usr/include';
+  const nccl = torch.cuda && existsSync(path.join(c10dInclude, 'torch', 'csrc', 'distributed', 'c10d', 'ProcessGroupNCCL.hpp'));
+  return { cflags: ['-DUSE_C10D_GLOO', ...(gloo.startsWith('/usr/') ? [] : [`-I${gloo}`]), ...(nccl ? ['-DUSE_C10D_NCCL'] : [])], nccl };
+}
+
 const torch = process.env.LIBTORCH ? archiveLibtorch(path.resolve(process.env.LIBTORCH)) : debianLibtorch();
+const distributed = distributedFlags(torch);
 const cxx = process.env.CXX || 'g++';
 if (spawnSync(cxx, ['--version'], { stdio: 'ignore' }).status !== 0) fail(`C++ compiler '${cxx}' not found: ${INSTALL_HINT}`);
 
@@ -85,6 +99,7 @@ const compileFlags = [
   '-Wno-unused-parameter',
   `-I${nodeIncludeDir()}`,
   ...torch.cflags,
+  ...distributed.cflags,
   ...(torch.version ? [`-DATTFC_LIBTORCH_VERSION=${torch.version}`] : []),
 ];
 
@@ -93,7 +108,7 @@ function run(argv) {
   return new Promise((resolve) => spawn(cxx, argv, { stdio: 'inherit' }).on('close', (code, signal) => resolve(code ?? signal)));
 }
 
-process.stderr.write(`attfc build:native: compiling ${sources.length} source${sources.length === 1 ? "" : "s"} against ${torch.where}${torch.version ? ` (libtorch ${torch.version})` : ''}${torch.cuda ? ', with CUDA' : ''}...\n`);
+process.stderr.write(`attfc build:native: compiling ${sources.length} source${sources.length === 1 ? "" : "s"} against ${torch.where}${torch.version ? ` (libtorch ${torch.version})` : ''}${torch.cuda ? `, with CUDA${distributed.nccl ? ' and NCCL' : ''}` : ''}...\n`);
 const t0 = Date.now();
 try {
   // the translation units compile in parallel (libtorch's headers make each one take seconds)

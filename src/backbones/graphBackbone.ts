@@ -7,7 +7,7 @@ import { Rng } from '../util/rng.js';
 import { initialValues } from './init.js';
 import type { ArchitectureSpec, BatchNormNode, ConvNode, DenseNode, LayerNode } from './spec.js';
 import { groupWidths, paramSpecs } from './spec.js';
-import type { Backbone, NamedVariable, ResolvedBackboneOptions } from './types.js';
+import type { Backbone, GradientTap, NamedVariable, ResolvedBackboneOptions } from './types.js';
 
 /** insightface uses PyTorch's BN defaults: eps 1e-5, momentum 0.1 on the new batch value. */
 export const BN_EPSILON = 1e-5;
@@ -17,6 +17,11 @@ export class GraphBackbone implements Backbone {
   private readonly named: NamedVariable[];
   private readonly byName = new Map<string, tf.Variable>();
   private readonly dropoutRng: Rng;
+  /** Index in trainableVariables() of each trained variable, by name (for the gradient tap). */
+  private readonly trainedIndex = new Map<string, number>();
+  private tap: GradientTap | null = null;
+  /** Set while a training-mode apply() runs: only then are reads of trained variables tapped. */
+  private tapping = false;
 
   constructor(
     readonly name: string,
@@ -32,8 +37,13 @@ export class GraphBackbone implements Backbone {
       // Unnamed tf variables: f_q and f_k coexist, and tfjs variable names must be unique per process.
       const variable = tf.tidy(() => tf.variable(tf.tensor(values, p.shape, 'float32'), p.kind === 'param'));
       this.byName.set(p.name, variable);
+      if (p.kind === 'param') this.trainedIndex.set(p.name, this.trainedIndex.size);
       return { name: p.name, variable, kind: p.kind };
     });
+  }
+
+  setGradientTap(tap: GradientTap | null): void {
+    this.tap = tap;
   }
 
   variables(): NamedVariable[] {
@@ -55,7 +65,12 @@ export class GraphBackbone implements Backbone {
     const [, h, w, c] = x.shape;
     if (x.rank !== 4 || h !== s || w !== s || c !== this.spec.inputChannels)
       throw new Error(`${this.name}.apply: expected NHWC input [B, ${s}, ${s}, ${this.spec.inputChannels}], got [${x.shape.join(', ')}]`);
-    return tf.tidy(() => this.run(this.spec.nodes, x, training)) as tf.Tensor2D;
+    this.tapping = training && this.tap !== null;
+    try {
+      return tf.tidy(() => this.run(this.spec.nodes, x, training)) as tf.Tensor2D;
+    } finally {
+      this.tapping = false;
+    }
   }
 
   /**
@@ -104,7 +119,28 @@ export class GraphBackbone implements Backbone {
   private v(name: string): tf.Variable {
     const found = this.byName.get(name);
     if (!found) throw new Error(`${this.name}: no variable ${name} (disposed?)`);
+    if (this.tapping) {
+      const index = this.trainedIndex.get(name);
+      if (index !== undefined) return this.tapped(found, index);
+    }
     return found;
+  }
+
+  /**
+   * `w` behind an identity whose gradient is w's whole gradient (each trained variable is read once per
+   * forward pass), handed to the tap on its way back.
+   */
+  private tapped(w: tf.Variable, index: number): tf.Variable {
+    const tap = this.tap!;
+    const mark = tf.customGrad((input) => ({
+      value: tf.clone(input as tf.Tensor),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[]) => {
+        tap(index, dy as tf.Tensor);
+        return tf.clone(dy as tf.Tensor);
+      },
+    })) as unknown as (t: tf.Tensor) => tf.Tensor;
+    // used exactly like the variable: an op input
+    return mark(w) as unknown as tf.Variable;
   }
 
   /** `observe` sees each batch norm's input (normInputMoments). */

@@ -56,5 +56,14 @@ export interface Backbone {
    */
   randomState?(): number[];
   setRandomState?(state: readonly (number | null)[]): void;
+  /**
+   * Calls `tap(index, gradient)` during back-propagation through a training-mode apply(), as soon as the
+   * gradient of trainableVariables()[index] is complete (its one use in the forward pass is reached);
+   * null removes it. Data-parallel training starts each gradient bucket's allreduce from here, while the
+   * rest of the backward pass still runs. The tap must not dispose `gradient`.
+   */
+  setGradientTap?(tap: GradientTap | null): void;
   dispose(): void;
 }
+
+export type GradientTap = (index: number, gradient: tf.Tensor) => void;

@@ -1,7 +1,10 @@
 // Runs a training from the CLI: progress view, Ctrl-C / SIGTERM handling, and a short report at the end.
+// A rank of a distributed run other than 0 shows no progress and no report (rank 0 speaks for the run);
+// under `attfc train --nproc` every rank tells the launcher its step, and stops if the launcher vanishes.
 import { train, type TrainResult } from '../train/trainer.js';
 import type { TrainConfig, TrainConfigInput } from '../train/config.js';
-import { createProgressView, formatDuration } from '../train/progress.js';
+import { createProgressView, formatDuration, type ProgressView } from '../train/progress.js';
+import { readLaunchEnv } from '../train/distributed/launchEnv.js';
 
 /** Exit codes of a run stopped by a signal: 128 + the signal's number, as shells report them. */
 const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
@@ -12,9 +15,16 @@ export async function runTrainingCli(
   resume?: string,
   flags: { overwrite?: boolean; allowDataChange?: boolean; dryRun?: boolean } = {},
 ): Promise<number> {
-  const view = createProgressView(process.stderr, config?.logEvery ?? 10);
+  const rank = readLaunchEnv()?.rank ?? 0;
+  // under `attfc train --nproc` rank 0 draws on the launcher's terminal through a pipe
+  const stderr = { write: (s: string) => process.stderr.write(s), isTTY: process.stderr.isTTY === true || process.env.ATTFC_STDERR_TTY === '1', columns: process.stderr.columns ?? (Number(process.env.COLUMNS) || 80) };
+  const view: ProgressView =
+    rank === 0 ? createProgressView(stderr, config?.logEvery ?? 10) : { update: () => undefined, log: (l) => process.stderr.write(l + '\n'), stop: () => undefined };
   const handle = train(config, { resume, ...flags, log: (l) => view.log(l) });
-  handle.on('step', (m) => view.update(m));
+  handle.on('step', (m) => {
+    view.update(m);
+    process.send?.({ type: 'step', step: m.step });
+  });
   // SIGTERM is what timeout, docker stop, Kubernetes and SLURM send: stop like Ctrl-C, with a checkpoint
   let stoppedBy: keyof typeof SIGNAL_EXIT | null = null;
   const onSignal = (signal: keyof typeof SIGNAL_EXIT) => {
@@ -28,6 +38,9 @@ export async function runTrainingCli(
   const onSigterm = () => onSignal('SIGTERM');
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigterm);
+  // the --nproc launcher is gone (killed): stop as on SIGTERM, with every other rank
+  const onDisconnect = () => onSignal('SIGTERM');
+  if (process.env.ATTFC_LAUNCHER === '1') process.on('disconnect', onDisconnect);
   let result: TrainResult;
   try {
     result = await handle.done;
@@ -35,8 +48,11 @@ export async function runTrainingCli(
     view.stop();
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigterm);
+    process.off('disconnect', onDisconnect);
+    // the launcher's channel must not keep a finished rank alive
+    if (process.connected) process.disconnect();
   }
-  printReport(result);
+  if (rank === 0) printReport(result);
   return result.interrupted ? SIGNAL_EXIT[stoppedBy ?? 'SIGINT'] : 0;
 }
 

@@ -29,15 +29,24 @@ export interface DataPipelineOptions {
   maxBadShare?: number;
   /** Receives one message per replaced image (default: console.warn). */
   onWarning?: (message: string) => void;
+  /**
+   * Data-parallel ranks: the rows [start, end) of every batch this pipeline decodes. The sampler still
+   * draws the whole batch (every rank draws the same), so a rank's rows, their keys and their flips are
+   * exactly those one process would make for those rows. Default: the whole batch.
+   */
+  rows?: [number, number];
 }
 
 /** One training batch, NHWC float32 normalised to [-1, 1]. */
 export interface Batch {
-  /** B x S x S x 3 query images. */
+  /** B x S x S x 3 query images (with `rows`: only those rows, B = end - start). */
   images: Float32Array;
   /** B*(K-1) x S x S x 3 key images; key j of sample i is image i*(K-1)+j. Empty when K = 1. */
   keys: Float32Array;
+  /** Labels of the rows in `images`. */
   labels: Int32Array;
+  /** Labels of the whole batch the rows belong to (equal to `labels` without `rows`). */
+  batchLabels: Int32Array;
   /** Dataset indices actually used (a replaced bad image shows its replacement). */
   queryIndices: Int32Array;
   keyIndices: Int32Array;
@@ -158,6 +167,8 @@ export class DataPipeline {
   readonly batchSize: number;
   readonly sampleNum: number;
   readonly inputSize: number;
+  /** The rows of each batch this pipeline decodes. */
+  readonly rows: [number, number];
   private readonly sampler: IdentitySampler;
   private readonly workers: DecodeWorker[];
   private readonly prefetch: number;
@@ -194,6 +205,10 @@ export class DataPipeline {
     this.batchSize = batchSize;
     this.sampleNum = sampleNum;
     this.inputSize = inputSize;
+    this.rows = options.rows ?? [0, batchSize];
+    const [start, end] = this.rows;
+    if (!(Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start < end && end <= batchSize))
+      throw new AttfcError(`data pipeline: rows [${start}, ${end}) are not a non-empty part of a batch of ${batchSize}`);
     this.dataset = openDataset(options.dataset);
     this.seen = new Uint8Array(this.dataset.numImages);
     this.sampler = new IdentitySampler(this.dataset, { sampleNum, seed: options.seed });
@@ -265,14 +280,26 @@ export class DataPipeline {
       const samplerBefore = this.sampler.getState();
       const sampled = this.sampler.nextBatch(this.batchSize);
       const step = this.nextStep++;
-      const job: WorkerJob = { type: 'job', id: this.nextJobId++, step, queries: sampled.queries, keys: sampled.keys };
+      const [start, end] = this.rows;
+      const perSample = this.sampleNum - 1;
+      const job: WorkerJob = {
+        type: 'job',
+        id: this.nextJobId++,
+        step,
+        queries: sampled.queries.slice(start, end),
+        keys: sampled.keys.slice(start * perSample, end * perSample),
+        // the slots these rows have in the whole batch: flips depend on them, not on who decodes
+        querySlot: start,
+        keySlot: this.batchSize + start * perSample,
+      };
       const worker = this.workers.reduce((best, w) => (w.load < best.load ? w : best));
       const result = worker.run(job).then((reply) => ({
         reply,
         batch: {
           images: reply.images,
           keys: reply.keys,
-          labels: sampled.labels,
+          labels: sampled.labels.slice(start, end),
+          batchLabels: sampled.labels,
           queryIndices: reply.queryIndices,
           keyIndices: reply.keyIndices,
           epoch: sampled.epoch,

@@ -16,13 +16,18 @@ export interface WorkerConfig {
   flip: boolean;
 }
 
-/** One batch to make. Slots: query i is slot i, key k is slot queries.length + k. */
+/**
+ * One batch (or some rows of one) to make. Slots number the images of the whole batch: query i is slot
+ * querySlot + i, key k is slot keySlot + k (for a whole batch 0 and queries.length).
+ */
 export interface WorkerJob {
   type: 'job';
   id: number;
   step: number;
   queries: Int32Array;
   keys: Int32Array;
+  querySlot: number;
+  keySlot: number;
 }
 
 /** An image that could not be used, and the image of the same identity used instead. */
@@ -129,7 +134,7 @@ async function makeBatch(dataset: FaceDataset, config: WorkerConfig, job: Worker
     const { rgb, used, reason } = await decodeOrSubstitute(dataset, indices[at], size, encoded?.[slot]);
     if (reason !== undefined) bad.push({ slot, index: indices[at], replacement: used, reason });
     indices[at] = used;
-    const flip = config.flip && flipDecision(config.seed, job.step, slot);
+    const flip = config.flip && flipDecision(config.seed, job.step, isQuery ? job.querySlot + at : job.keySlot + at);
     writeNormalised(rgb, size, isQuery ? images : keys, at * pixels, flip);
   }
   let keyQuality: Float32Array | undefined;

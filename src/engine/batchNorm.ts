@@ -37,6 +37,25 @@ function jsBackend(): boolean {
 }
 
 /**
+ * Synchronised batch norm (PyTorch's SyncBatchNorm): the batch statistics of every training-mode batch
+ * norm are those of the whole batch spread over the processes of a data-parallel run, so N processes
+ * normalise exactly as one process with the whole batch would. The sync sums tensors over the ranks.
+ */
+export interface BatchNormSync {
+  /** Every rank's tensor stacked along axis 0 (rank order). */
+  allGather(t: tf.Tensor): tf.Tensor;
+  /** Element-wise sum over the ranks (a new tensor). */
+  allReduceSum(t: tf.Tensor): tf.Tensor;
+}
+
+let sync: BatchNormSync | null = null;
+
+/** Turns synchronised batch norm on for every training-mode batch norm of this process (null: off). */
+export function setBatchNormSync(s: BatchNormSync | null): void {
+  sync = s;
+}
+
+/**
  * y = gamma * (x - mean) / sqrt(var + eps) + beta with batch statistics over every axis but the last.
  * `onStats` receives the batch statistics (e.g. to update running averages); they are disposed after.
  * `impl` forces the fused-JS or the tensor-op implementation (default: fused on wasm/cpu, ATen's
@@ -50,6 +69,7 @@ export function batchNormTrain<T extends tf.Tensor>(
   onStats?: (s: BatchStats) => void,
   impl: 'auto' | 'fused' | 'ops' = 'auto',
 ): T {
+  if (sync) return bnSynced(x, gamma, beta, eps, sync, onStats) as T;
   if (impl === 'auto' && tf.getBackend() === 'torch') return bnTorch(x, gamma, beta, eps, onStats) as T;
   const fused = impl === 'fused' || (impl === 'auto' && jsBackend());
   return (fused ? bnFused : bnOps)(x, gamma, beta, eps, onStats) as T;
@@ -172,6 +192,72 @@ function bnOps(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number,
         const dbeta = tf.sum(d, axes);
         const dgamma = tf.sum(tf.mul(d, xh), axes);
         const dx = tf.mul(tf.div(tf.mul(gm, rs), count), tf.sub(tf.sub(tf.mul(d, count), dbeta), tf.mul(xh, dgamma)));
+        return [dx, dgamma, dbeta];
+      },
+    };
+  });
+  return f(x, gamma, beta);
+}
+
+/**
+ * Batch norm over the rows of every rank. Forward: each rank's per-channel mean and biased variance and
+ * its row count are gathered, and combined as var = sum_r n_r (var_r + (mean_r - mean)^2) / N in float64
+ * (no cancellation, unlike sum of squares minus squared sum). Backward: the two channel sums the
+ * gradient needs, sum(dy) and sum(dy * xhat), are summed over the ranks; dgamma and dbeta stay this
+ * rank's own (the trainer sums parameter gradients over the ranks like any other).
+ */
+function bnSynced(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number, s: BatchNormSync, onStats?: (s: BatchStats) => void): tf.Tensor {
+  const axes = [...Array(x.rank - 1).keys()];
+  const c = x.shape[x.rank - 1];
+  const f = tf.customGrad((xIn, g, b, save) => {
+    const xi = xIn as tf.Tensor;
+    const rows = xi.size / c;
+    const local = tf.tidy(() => {
+      const m = tf.moments(xi, axes);
+      return tf.concat([m.mean, m.variance, tf.tensor1d([rows])]);
+    });
+    const gathered = s.allGather(local);
+    const all = gathered.dataSync() as Float32Array;
+    tf.dispose([local, gathered]);
+    const ranks = all.length / (2 * c + 1);
+    let count = 0;
+    const mean = new Float64Array(c);
+    for (let r = 0; r < ranks; r++) {
+      const o = r * (2 * c + 1);
+      const n = all[o + 2 * c];
+      count += n;
+      for (let j = 0; j < c; j++) mean[j] += n * all[o + j];
+    }
+    for (let j = 0; j < c; j++) mean[j] /= count;
+    const variance = new Float64Array(c);
+    for (let r = 0; r < ranks; r++) {
+      const o = r * (2 * c + 1);
+      const n = all[o + 2 * c];
+      for (let j = 0; j < c; j++) {
+        const d = all[o + j] - mean[j];
+        variance[j] += n * (all[o + c + j] + d * d);
+      }
+    }
+    for (let j = 0; j < c; j++) variance[j] /= count;
+    const meanT = tf.tensor1d(Float32Array.from(mean));
+    const varT = tf.tensor1d(Float32Array.from(variance));
+    const invstd = tf.tensor1d(Float32Array.from(variance, (v) => 1 / Math.sqrt(v + eps)));
+    if (onStats) tf.tidy(() => onStats({ mean: meanT, variance: varT, count }));
+    const y = tf.batchNorm(xi, meanT, varT, b as tf.Tensor1D, g as tf.Tensor1D, eps);
+    (save as tf.GradSaveFunc)([xi, g as tf.Tensor, meanT, invstd]);
+    varT.dispose();
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const d = dy as tf.Tensor;
+        const [xs, gs, m, is] = saved;
+        const xhat = tf.mul(tf.sub(xs, m), is);
+        const dbeta = tf.sum(d, axes);
+        const dgamma = tf.sum(tf.mul(d, xhat), axes);
+        const sums = s.allReduceSum(tf.concat([dbeta, dgamma]));
+        const [sumDy, sumDyXhat] = tf.split(sums, 2);
+        // dx = gamma * invstd / N * (N dy - sum(dy) - xhat * sum(dy * xhat)), sums over every rank's rows
+        const dx = tf.mul(tf.div(tf.mul(gs, is), count), tf.sub(tf.sub(tf.mul(d, count), sumDy), tf.mul(xhat, sumDyXhat)));
         return [dx, dgamma, dbeta];
       },
     };

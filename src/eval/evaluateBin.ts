@@ -15,6 +15,18 @@ export interface EvaluateBinOptions {
   onProgress?: (done: number, total: number) => void;
   /** Set name in reports; default the file name without .bin. */
   name?: string;
+  /**
+   * Processes of a distributed run, each embedding its share of the images: every rank passes the same
+   * set, embeds about 1/worldSize of it, and gets every rank's embeddings back (and the same result).
+   */
+  shard?: EmbeddingShard;
+}
+
+/** How the ranks of a distributed run pool their embeddings (concatenation in rank order, equal lengths). */
+export interface EmbeddingShard {
+  rank: number;
+  worldSize: number;
+  allGather(values: Float32Array): Float32Array;
 }
 
 /** Result of one verification set. */
@@ -60,24 +72,34 @@ export async function evaluateBin(
   const size = embedder.inputSize;
   // Sets that reuse images (the same photo in several pairs) embed each distinct image once.
   const { distinct, slotOf } = distinctImages(set.images);
-  let uniqueOrig: Float32Array | null = null;
-  let uniqueFlip: Float32Array | null = null;
+  // a rank of a distributed run embeds distinct images [from, to) (padded to `per` for the gather)
+  const shard = options.shard && options.shard.worldSize > 1 ? options.shard : null;
+  const per = shard ? Math.ceil(distinct.length / shard.worldSize) : distinct.length;
+  const from = shard ? Math.min(distinct.length, shard.rank * per) : 0;
+  const to = Math.min(distinct.length, from + per);
+  let ownOrig: Float32Array | null = null;
+  let ownFlip: Float32Array | null = null;
   let dim = 0;
-  for (let start = 0; start < distinct.length; start += batchSize) {
-    const end = Math.min(distinct.length, start + batchSize);
-    const rgb = await Promise.all(
-      distinct.slice(start, end).map((i) => decodeRgbSquare(set.images[i], size, `${name} image ${i}`)),
-    );
-    const batch = await embedBatchWithFlip(embedder, normalizeBatch(rgb, size), end - start);
-    if (!uniqueOrig || !uniqueFlip) {
+  // a rank with nothing to embed still embeds one image, to learn the embedding size
+  for (let start = from; start < Math.max(to, from + 1); start += batchSize) {
+    const end = Math.min(Math.max(to, Math.min(distinct.length, from + 1)), start + batchSize);
+    const indices = end > start ? distinct.slice(start, end) : [distinct[0]];
+    const rgb = await Promise.all(indices.map((i) => decodeRgbSquare(set.images[i], size, `${name} image ${i}`)));
+    const batch = await embedBatchWithFlip(embedder, normalizeBatch(rgb, size), indices.length);
+    if (!ownOrig || !ownFlip) {
       dim = batch.dim;
-      uniqueOrig = new Float32Array(distinct.length * dim);
-      uniqueFlip = new Float32Array(distinct.length * dim);
+      ownOrig = new Float32Array(per * dim);
+      ownFlip = new Float32Array(per * dim);
     }
-    uniqueOrig.set(batch.orig, start * dim);
-    uniqueFlip.set(batch.flip as Float32Array, start * dim);
-    options.onProgress?.(end, distinct.length);
+    const n = Math.min(indices.length, to - start);
+    if (n > 0) {
+      ownOrig.set(batch.orig.subarray(0, n * dim), (start - from) * dim);
+      ownFlip.set((batch.flip as Float32Array).subarray(0, n * dim), (start - from) * dim);
+    }
+    options.onProgress?.(Math.min(end, to), distinct.length);
   }
+  const uniqueOrig = shard ? shard.allGather(ownOrig!) : ownOrig;
+  const uniqueFlip = shard ? shard.allGather(ownFlip!) : ownFlip;
   const orig = new Float32Array(total * dim);
   const flip = new Float32Array(total * dim);
   for (let i = 0; i < total; i++) {

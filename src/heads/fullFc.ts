@@ -10,6 +10,7 @@ import { Rng } from '../util/rng.js';
 import { ARCFACE, cosineToCentres, cosineStats, marginSoftmaxLoss, validateMargin, type MarginOptions } from './margin.js';
 import type { Head, HeadInput, HeadState, SgdSettings } from './types.js';
 import { CosineDiagnostics, assertEmbeddings, assertHeadSizes, assertLabelsInRange } from './shared.js';
+import { rowShare, type HeadCollectives } from './collectives.js';
 
 export interface FullFcOptions {
   numClasses: number;
@@ -19,6 +20,8 @@ export interface FullFcOptions {
   seed: number;
   /** Batch size assumed by the WASM heap estimate (the logits are [B, N]); default 64. */
   batchSize?: number;
+  /** Data-parallel processes: loss() sees this process's rows and returns their share of the batch mean. */
+  collectives?: HeadCollectives;
 }
 
 /** Bytes a full-FC training step keeps on the WASM heap at its peak, by part. */
@@ -60,6 +63,7 @@ export class FullFcHead implements Head {
   /** Class centres [N, D], one row per class. */
   readonly weight: tf.Variable<tf.Rank.R2>;
   private readonly diag = new CosineDiagnostics();
+  private readonly collectives: HeadCollectives | undefined;
 
   constructor(opts: FullFcOptions) {
     const { numClasses: n, embeddingSize: d } = opts;
@@ -79,6 +83,7 @@ export class FullFcHead implements Head {
     }
     this.numClasses = n;
     this.embeddingSize = d;
+    this.collectives = opts.collectives;
     // normal(0, 0.01) like arcface_torch
     const rng = new Rng(opts.seed);
     const init = new Float32Array(n * d);
@@ -100,7 +105,7 @@ export class FullFcHead implements Head {
       const target = tf.tensor1d(labels, 'int32');
       const cos = cosineToCentres(embeddings, this.weight);
       this.diag.set(cosineStats(cos, target));
-      return marginSoftmaxLoss(cos, target, this.margin);
+      return tf.mul(marginSoftmaxLoss(cos, target, this.margin), rowShare(this.collectives, labels.length)) as tf.Scalar;
     });
   }
 

@@ -22,6 +22,7 @@ import { ARCFACE, cosineToCentres, cosineStats, marginSoftmaxLoss, validateMargi
 import { CosineDiagnostics, assertEmbeddings, assertHeadSizes, assertLabelsInRange } from './shared.js';
 import type { Head, HeadInput, HeadState, SgdSettings } from './types.js';
 import { JsCentreTables, TorchCentreTables, type CentreTables } from './partialFcTables.js';
+import { rowShare, type HeadCollectives } from './collectives.js';
 import { currentTorchBackend } from '../engine/torch/rowTable.js';
 
 export interface PartialFcOptions {
@@ -36,6 +37,11 @@ export interface PartialFcOptions {
   rowsPerChunk?: number;
   /** Batch size, for the WASM heap check (default 128). */
   batchSize?: number;
+  /**
+   * Data-parallel processes: prepare() receives the whole batch's labels (every rank samples the same
+   * classes), loss() this process's rows, and returns their share of the batch mean.
+   */
+  collectives?: HeadCollectives;
 }
 
 /** Centres sampled per step: max(positives, round(r * N)), at least 1 (positives <= batch). */
@@ -76,6 +82,7 @@ export class PartialFcHead implements Head {
   private sample: PartialFcSample | null = null;
   private sampleLabels: Int32Array | null = null;
   private wsub: tf.Variable<tf.Rank.R2> | null = null;
+  private readonly collectives: HeadCollectives | undefined;
 
   constructor(opts: PartialFcOptions) {
     const { numClasses: n, embeddingSize: d, sampleRate: r } = opts;
@@ -86,6 +93,7 @@ export class PartialFcHead implements Head {
     this.numClasses = n;
     this.embeddingSize = d;
     this.sampleRate = r;
+    this.collectives = opts.collectives;
     this.numSample = Math.min(n, Math.max(1, Math.round(r * n)));
     if (tf.getBackend() === 'wasm') {
       // refuse before allocating: XNNPACK's own allocations fail silently inside WASM (no guard sees them)
@@ -162,13 +170,15 @@ export class PartialFcHead implements Head {
     const wsub = this.wsub;
     const sample = this.sample;
     if (!wsub || !sample || !this.sampleLabels) throw new Error('head pfc: loss() before prepare(labels)');
-    if (!sameLabels(labels, this.sampleLabels)) throw new Error('head pfc: loss() labels differ from the ones given to prepare()');
+    // with collectives, prepare() saw the whole batch and loss() sees this process's rows of it
+    const [start, end] = this.collectives?.rows ?? [0, this.sampleLabels.length];
+    if (!sameLabels(labels, this.sampleLabels.subarray(start, end))) throw new Error('head pfc: loss() labels differ from the ones given to prepare()');
     assertEmbeddings(embeddings, labels, this.embeddingSize, 'pfc');
     return tf.tidy(() => {
-      const target = tf.tensor1d(sample.targets, 'int32');
+      const target = tf.tensor1d(sample.targets.subarray(start, end), 'int32');
       const cos = cosineToCentres(embeddings, wsub);
       if (sample.classes.length >= 2) this.diag.set(cosineStats(cos, target));
-      return marginSoftmaxLoss(cos, target, this.margin);
+      return tf.mul(marginSoftmaxLoss(cos, target, this.margin), rowShare(this.collectives, labels.length)) as tf.Scalar;
     });
   }
 

@@ -51,6 +51,8 @@ export interface Head {
   afterStep(stepGrads: tf.Tensor[], sgd: SgdSettings): void;
   /** Numbers from the last loss() for logs: positive cosine, hardest negative, attention stats, ... */
   diagnostics(): Record<string, number>;
+  /** Numbers about the head's state as it is now (the same on every rank), read after afterStep(): AttFC's DCC fill. */
+  stateDiagnostics?(): Record<string, number>;
   /** Bytes of head parameters + optimizer state + buffers, wherever they live (heap or JS). */
   stateBytes(): number;
   getState(): HeadState;

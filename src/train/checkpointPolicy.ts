@@ -14,7 +14,7 @@ import type { DatasetFingerprint } from '../data/fingerprint.js';
 import type { TrainConfig } from './config.js';
 import type { Sgd } from './sgd.js';
 import type { RankRandomState } from './dataParallel/shared.js';
-import { saveCheckpoint, type ArrayEntry, type CheckpointData } from './checkpoint.js';
+import { checkpointDirName, saveCheckpoint, type ArrayEntry, type CheckpointData } from './checkpoint.js';
 
 export interface CheckpointedState {
   config: TrainConfig;
@@ -26,8 +26,13 @@ export interface CheckpointedState {
   data: DatasetFingerprint;
   /** Rows of each batch every replica's batch norm normalises together (one entry per replica). */
   batchNormRows: number[];
-  /** The workers' dropout states (ranks 1..); set once the replicas run. */
+  /** The workers' dropout states (ranks 1..); set once the replicas run (or, distributed, gathered from the ranks). */
   replicaRandomStates?: () => RankRandomState[];
+  /**
+   * False on ranks of a distributed run other than 0: write() takes part in what every rank must do
+   * (gathering the ranks' dropout states) and writes nothing. Default true.
+   */
+  writer?: boolean;
 }
 
 /** What a restore hands back beyond the step: for the replicas, and for the log. */
@@ -60,6 +65,13 @@ export class CheckpointPolicy {
   write(step: number): string {
     if (step === this.lastStep && this.last) return this.last;
     const { config, fq, fk, sgd, head, pipeline } = this.state;
+    const others = this.state.replicaRandomStates?.() ?? [];
+    if (this.state.writer === false) {
+      // rank 0 writes this one
+      this.last = path.join(this.root, checkpointDirName(step));
+      this.lastStep = step;
+      return this.last;
+    }
     const arrays: Record<string, ArrayEntry> = {};
     dumpVariables('fq', fq, arrays);
     if (fk) dumpVariables('fk', fk, arrays);
@@ -77,7 +89,7 @@ export class CheckpointPolicy {
     }
     const dropout: RankRandomState[] = [
       { fq: fq.randomState?.() ?? null, fk: fk?.randomState?.() ?? null },
-      ...(this.state.replicaRandomStates?.() ?? []),
+      ...others,
     ];
     const json = {
       config,

@@ -79,7 +79,7 @@ export const TrainConfigSchema = z
     parallel: z.enum(['auto', 'data', 'threads']).default('auto'),
     /** Replicas in 'data' mode (default: the number of cores). */
     replicas: z.number().int().min(2).max(64).optional(),
-    /** Data loading worker threads (default: all cores). */
+    /** Data loading worker threads (default: all cores; in a distributed run, the cores per local rank). */
     workers: positiveInt.optional(),
     prefetch: positiveInt.default(3),
     /** Stop (with a checkpoint) when more than this share of the distinct images seen cannot be used. */
@@ -89,6 +89,19 @@ export const TrainConfigSchema = z
      * also writes model.onnx into it, false nothing.
      */
     export: z.union([z.boolean(), z.enum(['tfjs', 'onnx'])]).default(true),
+
+    /**
+     * Distributed runs (several processes: torchrun, `attfc train --nproc`): batch-norm statistics over the
+     * global batch (PyTorch's SyncBatchNorm) instead of each rank's rows; N ranks then train as one process.
+     */
+    syncBn: z.boolean().default(false),
+    /**
+     * Distributed runs: split the head's class table (FC, Partial FC) or DCC (AttFC) across the ranks
+     * (model parallel, as arcface_torch's PartialFC_V2); the result equals the replicated head's to rounding.
+     */
+    shardHead: z.boolean().default(false),
+    /** Distributed runs: seconds a rank waits for the others (rendezvous and every collective) before giving up. */
+    distTimeout: z.number().positive().default(600),
   })
   .strict();
 
@@ -149,7 +162,8 @@ export function readConfigFile(path: string): Record<string, unknown> {
 
 /**
  * Keys a resumed run may change: where the data and outputs live, how the work is spread over the
- * cores, and what is logged, verified, checkpointed and exported. Everything else defines the training
+ * cores and processes (the number of processes, like --replicas, is not part of the configuration:
+ * a resume may run on another world size), and what is logged, verified, checkpointed and exported. Everything else defines the training
  * itself (model, head, recipe, schedule length, seed), which an exact resume must keep.
  */
 export const RESUME_MUTABLE_KEYS = [
@@ -166,6 +180,8 @@ export const RESUME_MUTABLE_KEYS = [
   'checkpointEvery',
   'keepCheckpoints',
   'export',
+  'shardHead',
+  'distTimeout',
 ] as const satisfies readonly (keyof TrainConfig)[];
 
 /**

@@ -11,6 +11,11 @@ export interface StepTimes {
   classEncoder: number;
   /** f_q forward and backward (with data-parallel replicas: waiting for theirs too), clipping and SGD. */
   backbone: number;
+  /**
+   * Part of `backbone`: waiting, after the backward pass, for the other ranks' gradients (the allreduce
+   * time the backward pass did not hide); 0 in one process.
+   */
+  gradientWait: number;
   /** The head's loss, its backward and its own updates. */
   head: number;
   /** The whole step, from asking for its batch to the end of its update (before callbacks). */

@@ -5,6 +5,7 @@ import { FullFcHead, estimateFullFcHeap } from '../heads/fullFc.js';
 import { PartialFcHead, estimatePartialFcHeap, partialFcSampleSize } from '../heads/partialFc.js';
 import { AttFcHead, ClassEncoder, defaultQueueSize, estimateDeviceBytes, DEFAULT_CHUNK_SLOTS } from '../heads/attfc/index.js';
 import type { Head } from '../heads/types.js';
+import type { HeadCollectives } from '../heads/collectives.js';
 import { AttfcError } from '../errors.js';
 import { marginOptions, type TrainConfig } from './config.js';
 import type { HeapEstimate } from './memoryEstimate.js';
@@ -49,11 +50,13 @@ export interface BuiltHead {
   encoder: ClassEncoder | null;
 }
 
-export function createHead(c: TrainConfig, numClasses: number, sizing: HeadSizing, fq: Backbone, deviceBudgetBytes: number): BuiltHead {
+/** `collectives`: this process is one rank of a distributed run (the head sees its rows of each batch). */
+export function createHead(c: TrainConfig, numClasses: number, sizing: HeadSizing, fq: Backbone, deviceBudgetBytes: number, collectives?: HeadCollectives): BuiltHead {
   const margin = marginOptions(c);
-  if (c.head === 'fc') return { head: new FullFcHead({ numClasses, embeddingSize: c.embeddingSize, margin, seed: c.seed + 1, batchSize: c.batchSize }), fk: null, encoder: null };
+  const shared = collectives ? { collectives } : {};
+  if (c.head === 'fc') return { head: new FullFcHead({ numClasses, embeddingSize: c.embeddingSize, margin, seed: c.seed + 1, batchSize: c.batchSize, ...shared }), fk: null, encoder: null };
   if (c.head === 'pfc')
-    return { head: new PartialFcHead({ numClasses, embeddingSize: c.embeddingSize, sampleRate: c.sampleRate, margin, seed: c.seed + 1, batchSize: c.batchSize }), fk: null, encoder: null };
+    return { head: new PartialFcHead({ numClasses, embeddingSize: c.embeddingSize, sampleRate: c.sampleRate, margin, seed: c.seed + 1, batchSize: c.batchSize, ...shared }), fk: null, encoder: null };
   const fk = createBackbone(c.backbone, backboneOptions(c));
   const encoder = new ClassEncoder(fq, fk, c.emaMomentum);
   const head = new AttFcHead({
@@ -68,6 +71,7 @@ export function createHead(c: TrainConfig, numClasses: number, sizing: HeadSizin
     deviceBudgetBytes,
     margin,
     seed: c.seed + 1,
+    ...shared,
   });
   return { head, fk, encoder };
 }

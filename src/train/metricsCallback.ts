@@ -4,7 +4,6 @@
 // of metrics.jsonl (times as means over the window).
 import { wasmHeapBytes } from '../engine/index.js';
 import type { DataPipeline } from '../data/pipeline.js';
-import type { Head } from '../heads/types.js';
 import type { GradientExchange } from './dataParallel/exchange.js';
 import type { TrainConfig } from './config.js';
 import type { RunFolder } from './runFolder.js';
@@ -17,9 +16,11 @@ export interface StepOutcome {
   lr: number;
   gradNorm: number;
   times: StepTimes;
+  /** The head's diagnostics of this step (over the whole batch). */
+  diagnostics: Record<string, number>;
 }
 
-const NO_TIMES: StepTimes = { data: 0, classEncoder: 0, backbone: 0, head: 0, step: 0 };
+const NO_TIMES: StepTimes = { data: 0, classEncoder: 0, backbone: 0, gradientWait: 0, head: 0, step: 0 };
 
 export class MetricsCallback {
   private windowStart = performance.now();
@@ -30,14 +31,14 @@ export class MetricsCallback {
   constructor(
     private readonly config: TrainConfig,
     private readonly totalSteps: number,
-    private readonly parts: { pipeline: DataPipeline; head: Head; group: GradientExchange | null; folder: RunFolder },
+    private readonly parts: { pipeline: DataPipeline; group: GradientExchange | null; folder: RunFolder | null },
     private readonly onStep: (m: StepMetrics) => void,
   ) {
     this.waitBefore = parts.pipeline.stats().waitMs;
   }
 
   afterStep(o: StepOutcome): void {
-    const { pipeline, head, group, folder } = this.parts;
+    const { pipeline, group, folder } = this.parts;
     const { batchSize, logEvery } = this.config;
     this.windowSteps++;
     for (const k of Object.keys(NO_TIMES) as (keyof StepTimes)[]) this.windowTimes[k] += o.times[k];
@@ -57,12 +58,12 @@ export class MetricsCallback {
       // every replica has its own heap; report the fullest (usually rank 0, which also holds the head)
       heapBytes: Math.max(wasmHeapBytes(), group?.largestWorkerHeapBytes() ?? 0),
       etaSec: ((this.totalSteps - o.step) * batchSize) / Math.max(sps, 1e-9),
-      head: head.diagnostics(),
+      head: o.diagnostics,
       times: o.times,
     };
     this.onStep(m);
     if (o.step % logEvery === 0 || o.step === this.totalSteps) {
-      folder.appendMetrics({ step: o.step, epoch: m.epoch, loss: o.loss, lr: o.lr, gradNorm: m.gradNorm, samplesPerSec: sps, dataWaitShare: m.dataWaitShare, heapBytes: m.heapBytes, badImages: stats.badImages, ...prefixKeys('head.', m.head), ...this.meanTimes() });
+      folder?.appendMetrics({ step: o.step, epoch: m.epoch, loss: o.loss, lr: o.lr, gradNorm: m.gradNorm, samplesPerSec: sps, dataWaitShare: m.dataWaitShare, heapBytes: m.heapBytes, badImages: stats.badImages, ...prefixKeys('head.', m.head), ...this.meanTimes() });
       this.windowStart = now;
       this.windowSteps = 0;
       this.windowTimes = { ...NO_TIMES };

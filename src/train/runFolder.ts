@@ -113,10 +113,10 @@ export class RunFolder {
     appendFileSync(this.metricsPath, JSON.stringify(record) + '\n');
   }
 
-  writeEnvironment(replicas: number, resumedFrom: string | undefined): void {
+  writeEnvironment(replicas: number, resumedFrom: string | undefined, distributed?: { worldSize: number; launcher: string; syncBn: boolean }): void {
     const env = {
       engine: engineInfo(),
-      parallel: { mode: replicas > 1 ? 'data' : 'threads', replicas },
+      parallel: distributed ? { mode: 'processes', ...distributed } : { mode: replicas > 1 ? 'data' : 'threads', replicas },
       node: process.version,
       platform: `${os.platform()} ${os.arch()}`,
       cpu: os.cpus()[0]?.model,

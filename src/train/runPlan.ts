@@ -1,9 +1,12 @@
 // Run planning: everything decided before a model is built. The configuration (fresh, or the one saved
-// in the checkpoint being resumed), the number of data-parallel replicas, the engine, and the run's size
-// (identities, images, steps). Builds no tensors.
+// in the checkpoint being resumed), the number of data-parallel replicas or the process group of a
+// distributed run, the engine, and the run's size (identities, images, steps). Builds no tensors.
 import os from 'node:os';
 import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
 import { initEngine, chooseBackend, engineInfo, type EngineInfo } from '../engine/index.js';
+import type { TorchBackend } from '../engine/torch/backend.js';
+import { torchAvailable } from '../engine/torch/index.js';
 import type { BackboneOptions } from '../backbones/index.js';
 import { openDataset } from '../data/dataset.js';
 import { SyntheticDataset } from '../data/synthetic/source.js';
@@ -11,9 +14,11 @@ import type { ResolvedSynthOptions } from '../data/synthetic/options.js';
 import { datasetFingerprint, fingerprintDifferences, type DatasetFingerprint } from '../data/fingerprint.js';
 import { AttfcError } from '../errors.js';
 import { parseTrainConfig, resumedTrainConfig, type TrainConfig, type TrainConfigInput } from './config.js';
-import { loadCheckpoint, resolveCheckpoint, type CheckpointData } from './checkpoint.js';
+import { listCheckpoints, loadCheckpoint, resolveCheckpoint, type CheckpointData } from './checkpoint.js';
 import { splitRows } from './dataParallel/shared.js';
 import { withInitArchitecture } from './initFrom.js';
+import { defaultRankThreads, readLaunchEnv, type LaunchEnv } from './distributed/launchEnv.js';
+import { agreeOnFields, broadcastCheckpoint, joinDistributedRun, leaderDecides, type DistributedRun } from './distributed/distributedRun.js';
 
 export interface RunPlan {
   config: TrainConfig;
@@ -36,17 +41,35 @@ export interface RunPlan {
   dataChange: string;
   /** The generator options when the data is the on-demand synthetic source (`synth:...`), else null. */
   synthetic: ResolvedSynthOptions | null;
+  /** This process's place in a distributed run (torchrun, `attfc train --nproc`), or null alone. */
+  distributed: DistributedRun | null;
+  /** Why this run resumes without --resume (a torchrun restart found a checkpoint), or ''. */
+  autoResume: string;
+  /** A torchrun restart found no checkpoint in --output: the earlier attempt's files are replaced. */
+  restartOverwrites: boolean;
 }
 
 export async function planRun(raw: Partial<TrainConfigInput> | null, resume: string | undefined, allowDataChange = false): Promise<RunPlan> {
-  const { config: c, resumed } = resolveConfig(raw, resume);
-  const parallel = planParallelism(c, await chooseBackend());
-  const engine = await initEngine(parallel.replicas > 1 ? { threads: 1 } : {});
-  if (parallel.replicas > 1 && engine.backend !== 'wasm') {
-    if (c.parallel === 'data') throw new AttfcError(`parallel = "data" needs the wasm backend, but the backend is ${engine.backend}; use parallel "threads"`);
-    parallel.replicas = 1;
-    parallel.reason = `backend ${engine.backend}`;
+  const launch = readLaunchEnv();
+  let distributed: DistributedRun | null = null;
+  let engine: EngineInfo;
+  let resolved: ResolvedConfig;
+  let parallel: { replicas: number; reason: string };
+  if (launch) {
+    ({ run: distributed, engine } = await joinRun(launch, raw));
+    resolved = resolveDistributedConfig(distributed, raw, resume);
+    parallel = { replicas: 1, reason: '' };
+  } else {
+    resolved = resolveConfig(raw, resume);
+    parallel = planParallelism(resolved.config, await chooseBackend());
+    engine = await initEngine(parallel.replicas > 1 ? { threads: 1 } : {});
+    if (parallel.replicas > 1 && engine.backend !== 'wasm') {
+      if (resolved.config.parallel === 'data') throw new AttfcError(`parallel = "data" needs the wasm backend, but the backend is ${engine.backend}; use parallel "threads"`);
+      parallel.replicas = 1;
+      parallel.reason = `backend ${engine.backend}`;
+    }
   }
+  const { config: c, resumed } = resolved;
   const dataset = openDataset(c.data);
   const numClasses = dataset.numIdentities;
   const numImages = dataset.numImages;
@@ -59,6 +82,13 @@ export async function planRun(raw: Partial<TrainConfigInput> | null, resume: str
   }
   const dataChange = resumed ? checkSameData(resumed, c.data, data, allowDataChange) : '';
   if (numImages < c.batchSize) throw new AttfcError(`${c.data}: ${numImages} images is fewer than one batch (batchSize ${c.batchSize})`);
+  if (distributed) {
+    const { images, identities, hashes } = data;
+    agreeOnFields(distributed, { ...trainingFields(resolved.own ?? c), data: { images, identities, hashes }, resumedStep: resumed?.checkpoint.step ?? null });
+    const W = distributed.worldSize;
+    if (c.batchSize % W !== 0 || c.batchSize / W < 2)
+      throw new AttfcError(`batchSize ${c.batchSize} must be a multiple of the ${W} ranks with at least 2 rows each (batch norm): try ${Math.max(2 * W, Math.round(c.batchSize / W) * W)}`);
+  }
   const stepsPerEpoch = Math.floor(numImages / c.batchSize);
   return {
     config: c,
@@ -66,7 +96,7 @@ export async function planRun(raw: Partial<TrainConfigInput> | null, resume: str
     engine,
     replicas: parallel.replicas,
     parallelReason: parallel.reason,
-    localBatch: splitRows(c.batchSize, parallel.replicas)[0][1],
+    localBatch: distributed ? c.batchSize / distributed.worldSize : splitRows(c.batchSize, parallel.replicas)[0][1],
     keysPerSample: c.head === 'attfc' ? c.sampleNum - 1 : 0,
     numClasses,
     numImages,
@@ -74,7 +104,88 @@ export async function planRun(raw: Partial<TrainConfigInput> | null, resume: str
     data,
     dataChange,
     synthetic,
+    distributed,
+    autoResume: resolved.autoResume,
+    restartOverwrites: resolved.restartOverwrites,
   };
+}
+
+/** Configuration keys a rank may set for itself: where its data and outputs are, its decode threads. */
+const RANK_LOCAL_KEYS = ['data', 'output', 'workers', 'prefetch'] as const;
+
+/** The configuration keys every rank must agree on (the data is compared by its fingerprint instead). */
+function trainingFields(c: TrainConfig): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...c };
+  for (const k of RANK_LOCAL_KEYS) delete out[k];
+  return out;
+}
+
+/**
+ * Starts the engine a distributed rank runs on (backend torch: compute and collectives in libtorch
+ * memory) with its share of the cores, and joins the process group.
+ */
+async function joinRun(launch: LaunchEnv, raw: Partial<TrainConfigInput> | null): Promise<{ run: DistributedRun; engine: EngineInfo }> {
+  const who = `${launch.launcher === 'environment' ? 'RANK/WORLD_SIZE are set' : `started by ${launch.launcher}`} (rank ${launch.rank} of ${launch.worldSize})`;
+  const wanted = process.env.ATTFC_BACKEND;
+  if (wanted && wanted !== 'auto' && wanted !== 'torch')
+    throw new AttfcError(`distributed training runs on backend torch (its collectives are libtorch's c10d), not ${wanted}: ${who}`);
+  const available = torchAvailable();
+  if (!available.ok)
+    throw new AttfcError(`distributed training runs on backend torch (c10d's Gloo/NCCL through the libtorch addon), and ${available.reason.replace(/^the /, 'the ')}: ${who}`);
+  // torchrun sets OMP_NUM_THREADS (to 1 unless given); else this machine's cores are shared by its ranks
+  const omp = Number(process.env.OMP_NUM_THREADS);
+  const threads = process.env.ATTFC_THREADS ? undefined : Number.isInteger(omp) && omp >= 1 ? omp : defaultRankThreads(launch.localWorldSize);
+  const engine = await initEngine({ backend: 'torch', ...(threads ? { threads } : {}), log: launch.rank === 0 });
+  const timeout = Number((raw as { distTimeout?: unknown } | null)?.distTimeout ?? 600);
+  if (!(timeout > 0)) throw new AttfcError(`distTimeout = ${JSON.stringify((raw as { distTimeout?: unknown }).distTimeout)}: expected a number of seconds > 0`);
+  const run = joinDistributedRun(tf.backend() as TorchBackend, launch, timeout);
+  return { run, engine };
+}
+
+interface ResolvedConfig {
+  config: TrainConfig;
+  resumed: RunPlan['resumed'];
+  /** A rank other than 0: the configuration its own flags give (compared with rank 0's); null otherwise. */
+  own?: TrainConfig | null;
+  autoResume: string;
+  restartOverwrites: boolean;
+}
+
+/**
+ * Rank 0 resolves the configuration (and what a resume continues: under a torchrun restart, the newest
+ * checkpoint of --output) and sends it with the checkpoint to every rank; the others keep their own
+ * data path and decode threads.
+ */
+function resolveDistributedConfig(run: DistributedRun, raw: Partial<TrainConfigInput> | null, resume: string | undefined): ResolvedConfig {
+  let loaded: CheckpointData | null = null;
+  const header = leaderDecides(run, () => {
+    let from = resume;
+    let autoResume = '';
+    let restartOverwrites = false;
+    const output = (raw as { output?: string } | null)?.output;
+    if (!from && run.env.restartCount > 0 && output) {
+      // torchrun restarted every worker after a failure: the same command continues the run
+      const found = listCheckpoints(path.join(output, 'checkpoints'));
+      if (found.length) {
+        from = output;
+        autoResume = `attfc: torchrun restart ${run.env.restartCount}: resuming from ${found[found.length - 1]}, the newest checkpoint of --output ${output}`;
+      } else restartOverwrites = true;
+    }
+    const r = resolveConfig(from ? (raw && from === output ? { ...raw, output: undefined } : raw) : raw, from);
+    loaded = r.resumed?.checkpoint ?? null;
+    return { config: r.config, from: r.resumed?.from ?? null, autoResume, restartOverwrites };
+  });
+  const checkpoint = header.from ? broadcastCheckpoint(run, loaded) : null;
+  const resumed = header.from && checkpoint ? { from: header.from, checkpoint } : null;
+  if (run.leader) return { config: header.config, resumed, own: null, autoResume: header.autoResume, restartOverwrites: header.restartOverwrites };
+  // this rank's own flags: its local keys are kept; the rest must match rank 0's (checked with the data)
+  const given = (raw ?? {}) as Record<string, unknown>;
+  const local: Record<string, unknown> = {};
+  for (const k of RANK_LOCAL_KEYS) if (given[k] !== undefined) local[k] = given[k];
+  const config = parseTrainConfig({ ...header.config, ...local, output: header.config.output }, `rank ${run.rank} config`);
+  let own: TrainConfig | null = null;
+  if (!resumed) own = parseTrainConfig(withInitArchitecture(raw ?? {}), `rank ${run.rank} config`);
+  return { config, resumed, own: own ? { ...own, output: header.config.output } : null, autoResume: header.autoResume, restartOverwrites: header.restartOverwrites };
 }
 
 /**
@@ -98,8 +209,8 @@ export function backboneOptions(c: TrainConfig): BackboneOptions {
   return { inputSize: c.inputSize, widthMultiplier: c.widthMultiplier, embeddingSize: c.embeddingSize, dropout: c.dropout, seed: c.seed, ...(c.mbfScale !== undefined ? { mbfScale: c.mbfScale } : {}) };
 }
 
-function resolveConfig(raw: Partial<TrainConfigInput> | null, resume: string | undefined): { config: TrainConfig; resumed: RunPlan['resumed'] } {
-  if (!resume) return { config: parseTrainConfig(withInitArchitecture(raw ?? {})), resumed: null };
+function resolveConfig(raw: Partial<TrainConfigInput> | null, resume: string | undefined): ResolvedConfig {
+  if (!resume) return { config: parseTrainConfig(withInitArchitecture(raw ?? {})), resumed: null, autoResume: '', restartOverwrites: false };
   const from = resolveCheckpoint(resume);
   const checkpoint = loadCheckpoint(from);
   // The run continues with the configuration it was started with; `raw` may change only the keys
@@ -107,7 +218,7 @@ function resolveConfig(raw: Partial<TrainConfigInput> | null, resume: string | u
   // unless `output` is given, so a moved or copied run keeps writing next to its checkpoints.
   const runDir = path.basename(path.dirname(from)) === 'checkpoints' ? path.dirname(path.dirname(from)) : undefined;
   const config = resumedTrainConfig(runDir && raw?.output === undefined ? { ...(checkpoint.json.config as object), output: runDir } : checkpoint.json.config, raw, from);
-  return { config, resumed: { from, checkpoint } };
+  return { config, resumed: { from, checkpoint }, autoResume: '', restartOverwrites: false };
 }
 
 /**

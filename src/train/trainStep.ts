@@ -1,9 +1,10 @@
 // One optimisation step on one batch: (AttFC) EMA update of f_k and the key forward, then the head's
 // loss on f_q's embeddings under a gradient tape, backward, clipping of the backbone gradients, SGD, and
-// the head's own updates. With data-parallel replicas, rank 0 runs this while the workers compute their
-// rows; the exchange's hooks (ReplicaGroup today, see dataParallel/exchange.ts) join their embeddings and
-// gradients in. Every tensor made here is disposed here. The step also says where its time went (the
-// kernels run synchronously, so wall-clock marks between the parts measure them).
+// the head's own updates. Data parallelism hangs off the exchange's hooks (dataParallel/exchange.ts):
+// WASM replicas join their rows' embeddings and gradients into rank 0's step; ranks of a process group
+// each run this step on their own rows and sum their gradients. Every tensor made here is disposed
+// here. The step also says where its time went (the kernels run synchronously, so wall-clock marks
+// between the parts measure them).
 import * as tf from '@tensorflow/tfjs-core';
 import type { Backbone } from '../backbones/index.js';
 import type { Batch } from '../data/pipeline.js';
@@ -12,7 +13,7 @@ import type { Head } from '../heads/types.js';
 import { AttfcError } from '../errors.js';
 import type { TrainConfig } from './config.js';
 import { Sgd, clipByGlobalNorm } from './sgd.js';
-import type { GradientExchange } from './dataParallel/exchange.js';
+import type { GradientExchange, StepReport } from './dataParallel/exchange.js';
 
 /** The optimizer over f_q's weights and the head's persistent variables (FullFC's W), in that order. */
 export function createOptimizer(c: TrainConfig, fq: Backbone, head: Head): Sgd {
@@ -38,6 +39,8 @@ export interface StepPartTimes {
   classEncoder: number;
   /** f_q forward and backward (with replicas: waiting for theirs), gradient clipping and SGD. */
   backbone: number;
+  /** Of `backbone`: waiting for the other ranks' gradients after the backward pass (communication not hidden by it). */
+  gradientWait: number;
   /** The head's loss and its backward, and its own updates after the step (AttFC: enqueuing the GCCs). */
   head: number;
 }
@@ -68,9 +71,16 @@ export class TrainStep {
 
   /**
    * Runs step `step` (0-based) at learning rate `lr`. A non-finite loss ends training with an error
-   * naming `lastCheckpoint`.
+   * naming `lastCheckpoint`. `stop`: this process was asked to stop; the result's `stop` says whether
+   * any rank was (every rank then stops after this step).
    */
-  run(batch: Batch, lr: number, step: number, lastCheckpoint: string | null): { loss: number; gradNorm: number; times: StepPartTimes } {
+  run(
+    batch: Batch,
+    lr: number,
+    step: number,
+    lastCheckpoint: string | null,
+    stop = false,
+  ): { loss: number; gradNorm: number; times: StepPartTimes; diagnostics: Record<string, number>; stop: boolean } {
     const { config: c, fq, head, sgd, encoder, group, localBatch, keysPerSample } = this.m;
     const labels = batch.labels;
     const now = () => performance.now();
@@ -89,7 +99,8 @@ export class TrainStep {
       if (group) keyEmb = group.gatherKeyEmbeddings(keyEmb);
     }
     const tEncoderEnd = now();
-    head.prepare(labels);
+    // the head's choices come from the whole batch (Partial FC's classes); its loss from the rows it sees
+    head.prepare(batch.batchLabels);
     const stepVars = head.stepVariables();
     let tBackboneForward = 0;
     let tHeadForward = 0;
@@ -104,27 +115,36 @@ export class TrainStep {
       return headLoss;
     }, [...this.sgdVars, ...stepVars]);
     const tBackward = now();
-    const loss = value.dataSync()[0];
+    const ownLoss = value.dataSync()[0];
     value.dispose();
     x.dispose();
     keyEmb?.dispose();
+    const headVars = [...head.trainableVariables(), ...stepVars];
+    // the gradients summed over the ranks (the buckets of a process group were already on their way)
+    const reduced = group
+      ? group.reduceGradients(
+          this.backboneVars.map((v) => grads[v.name]),
+          headVars.map((v) => grads[v.name]),
+        )
+      : { backbone: this.backboneVars.map((v) => grads[v.name]), head: headVars.map((v) => grads[v.name]) };
+    const tReduced = now();
+    const own: StepReport = { loss: ownLoss, diagnostics: head.diagnostics(), stop };
+    const report = group ? group.reduceStep(own) : own;
+    const loss = report.loss;
+    const made = new Set<tf.Tensor>([...Object.values(grads), ...reduced.backbone, ...reduced.head]);
     if (!Number.isFinite(loss)) {
-      tf.dispose(Object.values(grads));
+      tf.dispose([...made]);
       throw new AttfcError(
         `loss is ${loss} at step ${step + 1} (lr ${lr.toExponential(3)}): training diverged; the last good checkpoint is ${lastCheckpoint ?? '(none yet)'}; lower --lr or add --warmup-steps`,
       );
     }
-    const backboneGrads = this.backboneVars.map((v) => grads[v.name]);
-    const summed = group ? group.addRemoteGradients(backboneGrads) : null;
-    const clipped = clipByGlobalNorm(summed ?? backboneGrads, c.clipNorm);
-    sgd.step([...clipped.grads, ...head.trainableVariables().map((v) => grads[v.name])], lr);
+    const clipped = clipByGlobalNorm(reduced.backbone, c.clipNorm);
+    const headTrained = head.trainableVariables().length;
+    sgd.step([...clipped.grads, ...reduced.head.slice(0, headTrained)], lr);
     const tOptimizer = now();
-    head.afterStep(
-      stepVars.map((v) => grads[v.name]),
-      { lr, momentum: c.momentum, weightDecay: c.weightDecay },
-    );
+    head.afterStep(reduced.head.slice(headTrained), { lr, momentum: c.momentum, weightDecay: c.weightDecay });
     const tHeadUpdate = now();
-    tf.dispose([...clipped.grads, ...Object.values(grads), ...(summed ?? [])]);
+    tf.dispose([...clipped.grads.filter((g) => !made.has(g)), ...made]);
     group?.broadcastParameters();
     const tEnd = now();
     const headMs = tHeadForward - tBackboneForward + (tHeadBackward - tHeadForward) + (tHeadUpdate - tOptimizer);
@@ -132,8 +152,9 @@ export class TrainStep {
       classEncoder: (tEncoderEnd - tEncoder) / 1000,
       head: headMs / 1000,
       backbone: (tEnd - t0 - (tEncoderEnd - tEncoder) - headMs) / 1000,
+      gradientWait: (tReduced - tBackward) / 1000,
     };
     if (tHeadBackward === 0 || tBackward < tHeadBackward) throw new Error('train step: the backward pass did not reach the backbone through the head');
-    return { loss, gradNorm: clipped.norm, times };
+    return { loss, gradNorm: clipped.norm, times, diagnostics: { ...report.diagnostics, ...head.stateDiagnostics?.() }, stop: report.stop };
   }
 }

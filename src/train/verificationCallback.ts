@@ -1,9 +1,10 @@
 // Verification callback: evaluates f_q on the configured .bin verification sets (and the run's own
 // held-out synthetic pairs, if any) every `verifyEvery` steps and at the end, logging each result,
-// appending it to metrics.jsonl and emitting 'verify'.
+// appending it to metrics.jsonl and emitting 'verify'. In a distributed run every rank runs it, each
+// embedding its share of the images (rank 0, which holds the run folder, writes the results).
 import type * as tf from '@tensorflow/tfjs-core';
 import type { Backbone } from '../backbones/index.js';
-import { evaluateBin, formatVerificationLine, type VerificationResult } from '../eval/evaluateBin.js';
+import { evaluateBin, formatVerificationLine, type EmbeddingShard, type VerificationResult } from '../eval/evaluateBin.js';
 import { readVerificationBin, type VerificationSet } from '../eval/binReader.js';
 import type { TrainConfig } from './config.js';
 import type { RunFolder } from './runFolder.js';
@@ -18,10 +19,12 @@ export class VerificationCallback {
   constructor(
     private readonly config: TrainConfig,
     fq: Backbone,
-    private readonly folder: RunFolder,
+    /** The run folder (null on ranks other than 0: they log and write nothing). */
+    private readonly folder: RunFolder | null,
     private readonly log: (line: string) => void,
     private readonly onVerify: (e: VerifyEvent) => void,
     extraSets: readonly string[] = [],
+    private readonly shard?: EmbeddingShard,
   ) {
     this.sets = [...config.verify, ...extraSets].map((p) => readVerificationBin(p));
     this.embedder = { inputSize: config.inputSize, embed: (x) => fq.apply(x, false) };
@@ -40,8 +43,9 @@ export class VerificationCallback {
   async run(step: number): Promise<void> {
     const results: VerificationResult[] = [];
     for (const set of this.sets) {
-      const r = await evaluateBin(this.embedder, set, { batchSize: Math.min(64, this.config.batchSize) });
+      const r = await evaluateBin(this.embedder, set, { batchSize: Math.min(64, this.config.batchSize), shard: this.shard });
       results.push(r);
+      if (!this.folder) continue;
       this.log(formatVerificationLine(r.name, step, r));
       this.folder.appendMetrics({ step, verify: r.name, accuracy: r.accuracy, std: r.std, xnorm: r.xnorm, valAtFar1e3: r.valAtFar1e3.val, tarAtFar1e3AllPairs: r.tarAtFar1e3AllPairs });
     }

@@ -43,7 +43,7 @@ test('a replica step gives the gradients of the same split in one process, and t
     for (let step = 0; step < 2; step++) {
       group.postStep(xs, null);
       const dp = tf.variableGrads(() => lossOf(group.joinEmbeddings(fq.apply(x0, true))), fq.trainableVariables());
-      const summed = group.addRemoteGradients(fq.trainableVariables().map((v) => dp.grads[v.name]));
+      const summed = group.reduceGradients(fq.trainableVariables().map((v) => dp.grads[v.name]), []).backbone;
       const single = tf.variableGrads(() => lossOf(tf.concat([ref.apply(x0, true), ref.apply(x1, true)]) as tf.Tensor2D), ref.trainableVariables());
       assert.ok(Math.abs(dp.value.dataSync()[0] - single.value.dataSync()[0]) < 1e-4, `step ${step}: loss`);
       let worst = 0;

@@ -6,7 +6,7 @@ import { withInitArchitecture } from '../../train/initFrom.js';
 import { SYNTH_SPEC_SYNTAX } from '../../data/synthetic/spec.js';
 
 /** CLI flag -> config key, with help text; numbers stay strings when malformed so the schema names them. */
-const FLAGS: { flag: string; key: keyof TrainConfig; help: string; kind: 'string' | 'number' | 'list' | 'negate'; choices?: readonly string[] }[] = [
+const FLAGS: { flag: string; key: keyof TrainConfig; help: string; kind: 'string' | 'number' | 'list' | 'boolean'; choices?: readonly string[] }[] = [
   {
     flag: '--data <path>',
     key: 'data',
@@ -31,7 +31,7 @@ const FLAGS: { flag: string; key: keyof TrainConfig; help: string; kind: 'string
   { flag: '--queue-size <S>', key: 'queueSize', help: 'AttFC: DCC size in slots, a multiple of the batch size (overrides --queue-ratio)', kind: 'number' },
   { flag: '--attention <mode>', key: 'attention', help: 'AttFC: key weighting: softmax (default), mean, or single (first key only)', kind: 'string', choices: ['softmax', 'mean', 'single'] },
   { flag: '--temperature <T>', key: 'temperature', help: 'AttFC: attention softmax temperature (default 1)', kind: 'number' },
-  { flag: '--no-masking', key: 'masking', help: 'AttFC: keep same-identity DCC slots as negatives (ablation)', kind: 'negate' },
+  { flag: '--no-masking', key: 'masking', help: 'AttFC: keep same-identity DCC slots as negatives (ablation)', kind: 'boolean' },
   { flag: '--ema-momentum <m>', key: 'emaMomentum', help: 'AttFC: class-encoder EMA momentum (default 0.999)', kind: 'number' },
   { flag: '--margin <kind>', key: 'margin', help: 'margin loss: arcface (default), cosface, or combined (uses --margin-m1/m2/m3)', kind: 'string', choices: ['arcface', 'cosface', 'combined'] },
   { flag: '--margin-s <s>', key: 'marginS', help: 'logit scale (default 64)', kind: 'number' },
@@ -60,8 +60,11 @@ const FLAGS: { flag: string; key: keyof TrainConfig; help: string; kind: 'string
   { flag: '--workers <n>', key: 'workers', help: 'data decoding threads (default: all cores)', kind: 'number' },
   { flag: '--prefetch <n>', key: 'prefetch', help: 'batches decoded ahead (default 3)', kind: 'number' },
   { flag: '--max-bad-share <r>', key: 'maxBadShare', help: 'stop (with a checkpoint) if more than this share of the images seen cannot be used: undecodable, or labelled otherwise than their identity record; each counted once (default 0.01)', kind: 'number' },
+  { flag: '--sync-bn', key: 'syncBn', help: 'distributed runs: batch-norm statistics over the global batch (SyncBatchNorm); N ranks then train exactly as one process (default: each rank over its own rows, as DDP)', kind: 'boolean' },
+  { flag: '--shard-head', key: 'shardHead', help: "distributed runs: split the head's class table (fc, pfc) or DCC (attfc) across the ranks; memory per rank falls by the world size, results equal the replicated head's", kind: 'boolean' },
+  { flag: '--dist-timeout <s>', key: 'distTimeout', help: 'distributed runs: seconds to wait for the other ranks (rendezvous and every collective) before stopping (default 600)', kind: 'number' },
   { flag: '--export <format>', key: 'export', help: 'model written at the end: tfjs (default: model/ with model.json + weights.bin) or onnx (model/ plus model/model.onnx)', kind: 'string', choices: ['tfjs', 'onnx'] },
-  { flag: '--no-export', key: 'export', help: 'do not export the model at the end', kind: 'negate' },
+  { flag: '--no-export', key: 'export', help: 'do not export the model at the end', kind: 'boolean' },
 ];
 
 function optionName(flag: string): string {
@@ -109,7 +112,8 @@ export function registerTrainCommand(program: Command): void {
     .option('--resume <dir>', `continue exactly from a checkpoint (a ckpt-* folder or a run folder: its newest checkpoint) with its saved config; flags may change only ${resumableFlags()}`)
     .option('--overwrite', 'replace the run a previous training left in --output (its config, metrics, checkpoints and model); without it a non-empty --output is refused')
     .option('--allow-data-change', 'with --resume: continue on a data set other than the one the checkpoint was trained on (refused otherwise)')
-    .option('--dry-run', 'plan the run and stop: check the config, the data, the engine and the memory it needs (the heap refusal included), train and write nothing');
+    .option('--dry-run', 'plan the run and stop: check the config, the data, the engine and the memory it needs (the heap refusal included), train and write nothing')
+    .option('--nproc <n>', 'start n ranks of a distributed run on this machine (like torchrun --nproc_per_node n; backend torch; each rank gets cores/n threads); --batch-size stays the global batch');
   for (const f of FLAGS) {
     const opt = new Option(f.flag, f.help);
     if (f.choices) opt.choices([...f.choices]);
@@ -129,12 +133,23 @@ Examples:
   attfc train --resume runs/train --parallel threads --verify lfw.bin   # may change data/output paths, engine, logging
   attfc train --data data/synth --init-from w600k_r50.onnx --batch-size 14 --steps 500 --lr 0.01 --export onnx   # fine-tune an insightface model
   attfc train --data data/synth --backbone mbf --input-size 56 --output runs/train --overwrite   # replace the previous run in runs/train
+  attfc --backend torch train --nproc 2 --data data/synth --backbone mbf --input-size 56 --batch-size 64 --sync-bn   # 2 ranks on this machine
+  torchrun --no_python --nproc_per_node 2 -r 3 -t 3 node bin/attfc.js train --data data/synth --batch-size 64   # the same, launched by torchrun (docs/distributed.md)
 Outputs in --output: config.json, environment.json, metrics.jsonl, checkpoints/ckpt-<step>/, model/ (model.json + weights).
 One training at a time writes a run folder (a .lock file names it; a killed run's lock is reclaimed). A new run
 refuses a folder that holds anything unless --overwrite; Ctrl-C or SIGTERM writes a checkpoint and exits 130 / 143.`,
   );
   cmd.action(async () => {
-    const o = cmd.opts() as { printConfig?: boolean; resume?: string; overwrite?: boolean; allowDataChange?: boolean; dryRun?: boolean };
+    const o = cmd.opts() as { printConfig?: boolean; resume?: string; overwrite?: boolean; allowDataChange?: boolean; dryRun?: boolean; nproc?: string };
+    if (o.nproc !== undefined) {
+      const n = Number(o.nproc);
+      if (!Number.isInteger(n) || n < 1) throw new AttfcError(`--nproc ${o.nproc}: expected a whole number >= 1`);
+      if (n > 1 && !o.printConfig) {
+        const { launchLocalRanks, withoutNproc } = await import('../rankLauncher.js');
+        process.exitCode = await launchLocalRanks(n, withoutNproc(process.argv.slice(2)));
+        return;
+      }
+    }
     if (o.resume && o.printConfig) throw new AttfcError('--print-config with --resume: the resumed run uses the checkpoint config; see <run>/config.json');
     if (o.allowDataChange && !o.resume) throw new AttfcError('--allow-data-change: only meaningful with --resume <run>');
     // With --resume only what the user gave: the trainer applies it to the checkpoint's config where a resume allows.

@@ -44,6 +44,46 @@ export interface TorchAddon {
   dccRows(z: number, scale: number): [number, number];
   /** PyTorch's SGD step in one pass over float32 CPU tensors: [w', v'] with v' = mu v + (g + wd w), w' = w - lr v'. */
   sgdStep(w: number, g: number, v: number, lr: number, momentum: number, weightDecay: number): [number, number];
+
+  // ---- c10d process group (native/process_group.cc): one per process; see engine/torch/processGroup.ts ----
+  pgInit(options: ProcessGroupInit): { rank: number; worldSize: number; backend: string };
+  /** Sum/max/min over the ranks of the tensors packed into one message: new handles, or a work id when async. */
+  pgAllreduce(handles: number[], op: ReduceOpName, async: boolean): number[] | number;
+  /** A persistent float32 buffer of `numel` values for pgBucketAllreduce; returns its id. */
+  pgBucket(numel: number, device: string): number;
+  /** Sums the tensors over the ranks in bucket `bucket`'s buffer: views of it (valid until the bucket's next use), or a work id. */
+  pgBucketAllreduce(bucket: number, handles: number[], async: boolean): number[] | number;
+  /** Every rank's tensor concatenated along dim 0 in rank order (same shape on every rank), or a work id. */
+  pgAllgather(handle: number, async: boolean): number;
+  pgBroadcast(handle: number, root: number): number;
+  pgBarrier(): void;
+  /** The result of an async collective. */
+  pgWait(work: number): number[] | number;
+  pgStoreSet(key: string, value: string): void;
+  /** The value, or null when the key did not appear within timeoutMs. */
+  pgStoreGet(key: string, timeoutMs: number): string | null;
+  pgDestroy(): void;
+}
+
+export type ReduceOpName = 'sum' | 'max' | 'min';
+
+export interface ProcessGroupInit {
+  rank: number;
+  worldSize: number;
+  /** The rendezvous store's address (MASTER_ADDR) and port (MASTER_PORT). */
+  host: string;
+  port: number;
+  /** Rank 0 starts the store (else every rank connects to one already running, e.g. torchrun's agent's). */
+  hostStore: boolean;
+  /** Key prefix in the store (one per torchrun attempt). */
+  prefix: string;
+  /** Timeout of the rendezvous and of every collective. */
+  timeoutMs: number;
+  backend: 'gloo' | 'nccl';
+  /** Gloo: bind to this address... */
+  deviceHost?: string;
+  /** ...or to these network interfaces (GLOO_SOCKET_IFNAME, comma-separated); default: this host name's address. */
+  ifname?: string;
 }
 
 /** Where the addon is looked for: ATTFC_TORCH_ADDON, else native/build/ at the package root. */

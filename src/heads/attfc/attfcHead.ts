@@ -20,6 +20,7 @@ import { DeviceClassContainer } from './deviceDcc.js';
 import { deviceDccSoftmax } from './deviceSoftmax.js';
 import { currentTorchBackend } from '../../engine/torch/rowTable.js';
 import type { TorchBackend } from '../../engine/torch/backend.js';
+import { rowShare, type HeadCollectives } from '../collectives.js';
 
 export interface AttFcHeadOptions {
   numClasses: number;
@@ -51,6 +52,11 @@ export interface AttFcHeadOptions {
    * chunk resident (no uploads), twice that also keeps XNNPACK's packed copies (fastest); default 1.5 GiB.
    */
   deviceBudgetBytes?: number;
+  /**
+   * Data-parallel processes: loss() sees this process's rows, and the DCC of every rank receives every
+   * rank's GCCs in global-batch order (so it stays identical to one process's).
+   */
+  collectives?: HeadCollectives;
 }
 
 /** The paper's DCC size: floor(ratio * N / B) * B (may be 0 for tiny N; the head rejects that). */
@@ -104,6 +110,7 @@ export class AttFcHead implements Head {
   private readonly torch: TorchBackend | null;
   private pending: PendingBatch[] = [];
   private diag: Record<string, number> = {};
+  private readonly collectives: HeadCollectives | undefined;
 
   constructor(opts: AttFcHeadOptions) {
     const { numClasses, embeddingSize, batchSize } = opts;
@@ -128,6 +135,7 @@ export class AttFcHead implements Head {
     this.temperature = temperature;
     this.masking = opts.masking ?? true;
     this.queueSize = resolveQueueSize(opts);
+    this.collectives = opts.collectives;
     this.torch = currentTorchBackend();
     const dccOptions = { size: this.queueSize, dim: embeddingSize, chunkSlots: opts.chunkSlots, seed: opts.seed };
     if (this.torch) {
@@ -203,7 +211,7 @@ export class AttFcHead implements Head {
       const dccLogSumExp = negatives(qn);
 
       const logSumExp = tf.logSumExp(tf.stack([positive, dccLogSumExp], 1), 1);
-      const loss = tf.mean(tf.sub(logSumExp, positive)) as tf.Scalar;
+      const loss = tf.mul(tf.mean(tf.sub(logSumExp, positive)), rowShare(this.collectives, B)) as tf.Scalar;
 
       this.pending.push({ centres: gcc.centres, labels: labels.slice() });
       this.recordDiagnostics(loss, cosPositive, dcc.result!, gcc.weights, B, keyQuality);
@@ -220,9 +228,13 @@ export class AttFcHead implements Head {
     return [];
   }
 
-  /** Enqueues the GCCs of every loss() since the last afterStep(), in order. */
+  /** Enqueues the GCCs of every loss() since the last afterStep(), in order (with collectives: every rank's, in rank order). */
   afterStep(_stepGrads: tf.Tensor[], _sgd: SgdSettings): void {
-    for (const p of this.pending) this.queue.enqueue(p.centres, p.labels);
+    const all = this.collectives;
+    for (const p of this.pending) {
+      if (all) this.queue.enqueue(all.allGather(p.centres), all.allGather(p.labels));
+      else this.queue.enqueue(p.centres, p.labels);
+    }
     this.pending = [];
   }
 
@@ -232,7 +244,12 @@ export class AttFcHead implements Head {
    * key qualities), maskedFraction (masked pairs / (B*S)); dccFill (share of slots holding GCCs) is current.
    */
   diagnostics(): Record<string, number> {
-    return { ...this.diag, dccFill: this.queue.filled / this.queueSize };
+    return { ...this.diag, ...this.stateDiagnostics() };
+  }
+
+  /** dccFill: the share of DCC slots holding GCCs. */
+  stateDiagnostics(): Record<string, number> {
+    return { dccFill: this.queue.filled / this.queueSize };
   }
 
   /** Bytes of the DCC (JS layouts or the libtorch table, labels, index) plus its resident device chunks. */

@@ -30,7 +30,7 @@ import {
 } from './shared.js';
 import { floatCount, writeVariables } from './variables.js';
 import type { ReplicaWorkerData } from './replicaWorker.js';
-import type { GradientExchange } from './exchange.js';
+import type { GradientExchange, StepReport } from './exchange.js';
 
 export interface ReplicaGroupOptions {
   replicas: number;
@@ -179,8 +179,18 @@ export class ReplicaGroup implements GradientExchange {
     return this.hook(tf.concat([local, tf.tensor2d(remote, [remote.length / D, D])]));
   }
 
+  /** Rank 0's backbone gradients plus every worker's; the head's are whole already (rank 0's head saw every row). */
+  reduceGradients(backbone: tf.Tensor[], head: tf.Tensor[]): { backbone: tf.Tensor[]; head: tf.Tensor[] } {
+    return { backbone: this.addRemoteGradients(backbone), head };
+  }
+
+  /** Rank 0 computed the whole batch's loss: nothing to add. */
+  reduceStep(report: StepReport): StepReport {
+    return report;
+  }
+
   /** Rank 0's backbone gradients plus every worker's, as new tensors (the caller disposes both sets). */
-  addRemoteGradients(local: tf.Tensor[]): tf.Tensor[] {
+  private addRemoteGradients(local: tf.Tensor[]): tf.Tensor[] {
     this.waitAll(Phase.Gradients);
     const per = this.buffers.layout.trainableFloats;
     let offset = 0;

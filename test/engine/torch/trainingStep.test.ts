@@ -81,10 +81,12 @@ function reference(backbone: string): Float32Array[] {
 function batch(c: TrainConfig, step: number): Batch {
   const px = SIZE * SIZE * 3;
   const keys = c.head === 'attfc' ? c.sampleNum - 1 : 0;
+  const stepLabels = Int32Array.from(labels, (y) => (y + step) % CLASSES);
   return {
     images: randomArray(B * px, 100 + step),
     keys: randomArray(B * keys * px, 200 + step),
-    labels: Int32Array.from(labels, (y) => (y + step) % CLASSES),
+    labels: stepLabels,
+    batchLabels: stepLabels,
     queryIndices: new Int32Array(B),
     keyIndices: new Int32Array(B * keys),
     epoch: 0,
