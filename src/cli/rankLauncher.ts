@@ -46,19 +46,21 @@ interface RankState {
   child: ChildProcess;
   step: number;
   exit: { code: number | null; signal: NodeJS.Signals | null } | null;
+  /** A rank other than 0: its lines that are not its own prefixed warnings, held until it is known whether it caused a failure. */
+  held: string[];
 }
 
-/** Forwards a stream's lines (with a prefix) while `show()` says so. */
-function forwardLines(from: NodeJS.ReadableStream, to: NodeJS.WritableStream, prefix: string, show: () => boolean): void {
+/** Calls `line` with each complete line of a stream. */
+function eachLine(from: NodeJS.ReadableStream, line: (text: string) => void): void {
   let rest = '';
   from.setEncoding('utf8');
   from.on('data', (chunk: string) => {
     const lines = (rest + chunk).split('\n');
     rest = lines.pop() ?? '';
-    for (const line of lines) if (show()) to.write(prefix + line + '\n');
+    for (const l of lines) line(l);
   });
   from.on('end', () => {
-    if (rest && show()) to.write(prefix + rest + '\n');
+    if (rest) line(rest);
   });
 }
 
@@ -75,6 +77,7 @@ export async function launchLocalRanks(nproc: number, args: readonly string[]): 
   const threadsChosen = process.env.ATTFC_THREADS !== undefined || process.env.OMP_NUM_THREADS !== undefined || args.some((a) => a === '--threads' || a.startsWith('--threads='));
   const script = process.argv[1];
   const tty = process.stderr.isTTY === true;
+  // the rank whose death stopped the run, once known (its words, or the launcher's line, explain it)
   let failure: { rank: number; line: string } | null = null;
   const ranks: RankState[] = [];
   for (let rank = 0; rank < nproc; rank++) {
@@ -93,18 +96,21 @@ export async function launchLocalRanks(nproc: number, args: readonly string[]): 
       ...(rank === 0 && tty ? { ATTFC_STDERR_TTY: '1', COLUMNS: String(process.stderr.columns ?? 80) } : {}),
     };
     const child = spawn(process.execPath, [...process.execArgv, script, ...args], { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true });
-    const state: RankState = { child, step: 0, exit: null };
+    const state: RankState = { child, step: 0, exit: null, held: [] };
     ranks.push(state);
     child.on('message', (m: unknown) => {
       const msg = m as { type?: string; step?: number };
       if (msg?.type === 'step' && typeof msg.step === 'number') state.step = msg.step;
     });
-    // after a failure only the failing rank's own words are shown (the others only say they lost it)
-    const show = () => failure === null || failure.rank === rank;
-    const prefix = rank === 0 ? '' : `[rank ${rank}] `;
-    forwardLines(child.stdout!, process.stdout, prefix, show);
-    if (rank === 0) child.stderr!.on('data', (chunk: Buffer) => show() && process.stderr.write(chunk));
-    else forwardLines(child.stderr!, process.stderr, prefix, show);
+    // rank 0 speaks for the run (until another rank's failure stopped it: then it only lost that rank)
+    if (rank === 0) {
+      child.stderr!.on('data', (chunk: Buffer) => failure === null && process.stderr.write(chunk));
+      eachLine(child.stdout!, (l) => failure === null && process.stdout.write(l + '\n'));
+    } else {
+      // other ranks print only their warnings (already marked with their rank); the rest waits
+      eachLine(child.stderr!, (l) => (l.startsWith('[rank ') ? process.stderr.write(l + '\n') : state.held.push(l)));
+      eachLine(child.stdout!, (l) => process.stdout.write(`[rank ${rank}] ${l}\n`));
+    }
   }
 
   const signalAll = (signal: NodeJS.Signals) => {
@@ -121,7 +127,9 @@ export async function launchLocalRanks(nproc: number, args: readonly string[]): 
         r.child.on('exit', (code, signal) => {
           r.exit = { code, signal };
           const failed = signal !== null || (code !== 0 && code !== 130 && code !== 143);
-          if (failed && code !== PEER_FAILED_EXIT && failure === null) {
+          // a rank that failed because rank 0 gave up (an error every rank met) leaves the word to rank 0
+          const own = failed && code !== PEER_FAILED_EXIT && !(rank > 0 && ranks[0].exit === null && signal === null && startupFailure(r));
+          if (own && failure === null) {
             const how = signal ? `was killed by ${signal}` : `exited with status ${code}`;
             failure = { rank, line: `attfc: rank ${rank} ${how} at step ${Math.max(r.step, ...ranks.map((o) => o.step)) + 1}; the other ranks were stopped (no checkpoint written)` };
             // the others find out at their next collective; any still running after the grace period is killed
@@ -138,11 +146,19 @@ export async function launchLocalRanks(nproc: number, args: readonly string[]): 
   process.off('SIGTERM', onSignal);
   const f = failure as { rank: number; line: string } | null;
   if (f) {
-    const r = ranks[f.rank].exit!;
+    const r = ranks[f.rank];
     // a rank that said why it stopped has said it; a killed one is named here
-    if (r.signal !== null || r.code === null || r.code > 1) process.stderr.write(f.line + '\n');
-    return r.code !== null && r.code !== 0 ? r.code : 1;
+    if (f.rank > 0) for (const l of r.held) process.stderr.write(`[rank ${f.rank}] ${l}\n`);
+    if (r.exit!.signal !== null || r.exit!.code === null || r.exit!.code > 1) process.stderr.write(f.line + '\n');
+    return r.exit!.code !== null && r.exit!.code !== 0 ? r.exit!.code : 1;
   }
-  const codes = ranks.map((r) => r.exit!.code ?? 1);
-  return codes.find((c) => c !== 0) ?? 0;
+  const failed = ranks.findIndex((r) => r.exit!.code !== 0);
+  if (failed < 0) return 0;
+  if (failed > 0) for (const l of ranks[failed].held) process.stderr.write(`[rank ${failed}] ${l}\n`);
+  return ranks[failed].exit!.code ?? 1;
+}
+
+/** A rank that stopped with an error before its first step (every rank usually meets the same one). */
+function startupFailure(r: RankState): boolean {
+  return r.step === 0 && r.exit?.code === 1;
 }

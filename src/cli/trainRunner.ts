@@ -30,7 +30,8 @@ export async function runTrainingCli(
   const onSignal = (signal: keyof typeof SIGNAL_EXIT) => {
     if (stoppedBy === null) {
       stoppedBy = signal;
-      view.log(`attfc: ${signal === 'SIGINT' ? 'interrupted' : 'terminated (SIGTERM)'}: finishing this step and writing a checkpoint (${signal === 'SIGINT' ? 'Ctrl-C' : 'a second signal'} again to abort now)`);
+      if (rank === 0)
+        view.log(`attfc: ${signal === 'SIGINT' ? 'interrupted' : 'terminated (SIGTERM)'}: finishing this step and writing a checkpoint (${signal === 'SIGINT' ? 'Ctrl-C' : 'a second signal'} again to abort now)`);
       handle.stop();
     } else process.exit(SIGNAL_EXIT[signal]);
   };
