@@ -343,3 +343,35 @@ export function scaleFlags(argv: string[]): ScaleFlags {
     throw new CommanderError(1, 'bench.resumeSteps', `--resume-steps ${o.resumeSteps} runs past --steps ${o.steps} from the checkpoint at step ${Math.floor(o.steps / 2)}`);
   return o;
 }
+
+export interface DistributedFlags {
+  quick: boolean;
+  json: boolean;
+  verbose: boolean;
+  /** Allreduce sizes in floats. */
+  sizes: number[];
+  iters: number;
+  /** Steps of each demo-model run (the first logging window is warm-up). */
+  steps?: number;
+  /** Steps of each IResNet-18 run. */
+  r18Steps?: number;
+  skipR18: boolean;
+  output?: string;
+}
+
+export function distributedFlags(argv: string[]): DistributedFlags {
+  const cmd = command(
+    'bench:distributed',
+    "distributed training on c10d: attfc's gradient-bucket allreduce against PyTorch's torch.distributed Gloo allreduce (same sizes, same run), and training throughput of the demo's model and IResNet-18 112 as 1 process x 2 threads against 2 ranks x 1 thread, with where the time goes",
+  )
+    .option('--quick', 'fewer steps and sizes (a smoke run)', false)
+    .option('--json', 'print one JSON line', false)
+    .option('--verbose', "show the runs' logs", false)
+    .option('--sizes <list>', 'allreduce sizes in floats (comma-separated; 1M, 24M accepted)', list(parseCount), [1_000_000, 6_000_000, 24_000_000])
+    .option('--iters <n>', 'timed allreduces per size', wholeNumber(1), 7)
+    .option('--steps <n>', "steps of each demo-model run, 10 per logging window, the first window is warm-up (default 80; --quick 30)", wholeNumber(20))
+    .option('--r18-steps <n>', 'steps of each IResNet-18 run, 4 per window, the first is warm-up (default 12; --quick 8)', wholeNumber(8))
+    .option('--skip-r18', 'leave out the IResNet-18 runs', false)
+    .option('--output <dir>', "the runs' folders (default .cache/bench/distributed; replaced on every run)");
+  return parse(cmd, argv).opts<DistributedFlags>();
+}

@@ -13,7 +13,7 @@ const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
 export async function runTrainingCli(
   config: TrainConfig | Partial<TrainConfigInput> | null,
   resume?: string,
-  flags: { overwrite?: boolean; allowDataChange?: boolean; dryRun?: boolean } = {},
+  flags: { overwrite?: boolean; allowDataChange?: boolean; dryRun?: boolean; autoResume?: boolean } = {},
 ): Promise<number> {
   const rank = readLaunchEnv()?.rank ?? 0;
   // under `attfc train --nproc` rank 0 draws on the launcher's terminal through a pipe

@@ -23,6 +23,8 @@ export interface EngineOptions {
   threads?: number;
   /** Backend torch only: 'cuda' when libtorch has CUDA and sees a GPU, else 'cpu' (default). Env: ATTFC_DEVICE. */
   device?: TorchDevice;
+  /** Backend torch on cuda: which GPU (a distributed rank's LOCAL_RANK); default the current one. */
+  deviceIndex?: number;
   /** Register the fast/missing WASM gradient kernels (default true; false measures stock tfjs). */
   kernelPack?: boolean;
   /** Print the one-line engine banner to stderr (default true). */
@@ -136,7 +138,7 @@ async function doInit(options: EngineOptions): Promise<EngineInfo> {
   if (!info && (wanted === 'auto' || wanted === 'torch')) {
     const available = torchAvailable();
     if (available.ok) {
-      const t = registerTorchBackend({ threads, device });
+      const t = registerTorchBackend({ threads, device, ...(options.deviceIndex !== undefined ? { deviceIndex: options.deviceIndex } : {}) });
       if (!(await tf.setBackend('torch'))) throw new Error('tf.setBackend(torch) returned false');
       const { build, ...torch } = t;
       info = { backend: 'torch', torch, threads: t.threads, simd: true, kernelPack: false, tfjsVersion: tf.version_core };

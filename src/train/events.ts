@@ -76,6 +76,12 @@ export interface TrainOptions {
   /** Resume on a data set other than the one the checkpoint was trained on (refused otherwise). */
   allowDataChange?: boolean;
   /**
+   * Without `resume`: continue the newest checkpoint of the output folder when it has one, else start the
+   * run there (replacing what an attempt that never reached a checkpoint left). One command for the first
+   * start and every restart (Kubernetes, SLURM requeues).
+   */
+  autoResume?: boolean;
+  /**
    * Plan the run and stop: validate the config, open the data, choose the engine, size the head and
    * refuse what would not fit (heap, memory), then return without training or writing anything.
    */

@@ -49,7 +49,13 @@ export interface RunPlan {
   restartOverwrites: boolean;
 }
 
-export async function planRun(raw: Partial<TrainConfigInput> | null, resume: string | undefined, allowDataChange = false): Promise<RunPlan> {
+/**
+ * `autoResume`: without `resume`, continue the newest checkpoint of the output folder when there is one
+ * (else start the run there, replacing what an attempt that never reached a checkpoint left): the same
+ * command then serves a first start and every restart (Kubernetes, SLURM requeues). torchrun's restarts
+ * (TORCHELASTIC_RESTART_COUNT >= 1) do this by themselves.
+ */
+export async function planRun(raw: Partial<TrainConfigInput> | null, resume: string | undefined, allowDataChange = false, autoResume = false): Promise<RunPlan> {
   const launch = readLaunchEnv();
   let distributed: DistributedRun | null = null;
   let engine: EngineInfo;
@@ -57,10 +63,11 @@ export async function planRun(raw: Partial<TrainConfigInput> | null, resume: str
   let parallel: { replicas: number; reason: string };
   if (launch) {
     ({ run: distributed, engine } = await joinRun(launch, raw));
-    resolved = resolveDistributedConfig(distributed, raw, resume);
+    resolved = resolveDistributedConfig(distributed, raw, resume, autoResume);
     parallel = { replicas: 1, reason: '' };
   } else {
-    resolved = resolveConfig(raw, resume);
+    const cont = resume || !autoResume ? null : continuation(raw, 'attfc: --auto-resume');
+    resolved = { ...resolveConfig(cont?.from ? withoutOutput(raw) : raw, resume ?? cont?.from), autoResume: cont?.line ?? '', restartOverwrites: cont?.overwrite ?? false };
     parallel = planParallelism(resolved.config, await chooseBackend());
     engine = await initEngine(parallel.replicas > 1 ? { threads: 1 } : {});
     if (parallel.replicas > 1 && engine.backend !== 'wasm') {
@@ -110,6 +117,23 @@ export async function planRun(raw: Partial<TrainConfigInput> | null, resume: str
   };
 }
 
+/**
+ * Where a restarted run continues: the newest checkpoint of its output folder (`from`, with the line that
+ * says so), or, when it has none, a fresh start that replaces the earlier attempt's files (`overwrite`).
+ */
+function continuation(raw: Partial<TrainConfigInput> | null, who: string): { from?: string; line: string; overwrite: boolean } | null {
+  const output = raw?.output;
+  if (!output) return null;
+  const found = listCheckpoints(path.join(output, 'checkpoints'));
+  if (found.length) return { from: output, line: `${who}: resuming from ${found[found.length - 1]}, the newest checkpoint of --output ${output}`, overwrite: false };
+  return { line: `${who}: no checkpoint in ${output} yet; starting the run there`, overwrite: true };
+}
+
+/** A fresh-run configuration used as a resume's overrides: the output is the checkpoint's run folder. */
+function withoutOutput(raw: Partial<TrainConfigInput> | null): Partial<TrainConfigInput> | null {
+  return raw ? { ...raw, output: undefined } : raw;
+}
+
 /** Configuration keys a rank may set for itself: where its data and outputs are, its decode threads. */
 const RANK_LOCAL_KEYS = ['data', 'output', 'workers', 'prefetch'] as const;
 
@@ -135,7 +159,8 @@ async function joinRun(launch: LaunchEnv, raw: Partial<TrainConfigInput> | null)
   // torchrun sets OMP_NUM_THREADS (to 1 unless given); else this machine's cores are shared by its ranks
   const omp = Number(process.env.OMP_NUM_THREADS);
   const threads = process.env.ATTFC_THREADS ? undefined : Number.isInteger(omp) && omp >= 1 ? omp : defaultRankThreads(launch.localWorldSize);
-  const engine = await initEngine({ backend: 'torch', ...(threads ? { threads } : {}), log: launch.rank === 0 });
+  // on GPUs each rank of a machine takes its own (cuda:LOCAL_RANK); NCCL then carries the collectives
+  const engine = await initEngine({ backend: 'torch', ...(threads ? { threads } : {}), deviceIndex: launch.localRank, log: launch.rank === 0 });
   const timeout = Number((raw as { distTimeout?: unknown } | null)?.distTimeout ?? 600);
   if (!(timeout > 0)) throw new AttfcError(`distTimeout = ${JSON.stringify((raw as { distTimeout?: unknown }).distTimeout)}: expected a number of seconds > 0`);
   const run = joinDistributedRun(tf.backend() as TorchBackend, launch, timeout);
@@ -156,24 +181,15 @@ interface ResolvedConfig {
  * checkpoint of --output) and sends it with the checkpoint to every rank; the others keep their own
  * data path and decode threads.
  */
-function resolveDistributedConfig(run: DistributedRun, raw: Partial<TrainConfigInput> | null, resume: string | undefined): ResolvedConfig {
+function resolveDistributedConfig(run: DistributedRun, raw: Partial<TrainConfigInput> | null, resume: string | undefined, autoResume: boolean): ResolvedConfig {
   let loaded: CheckpointData | null = null;
   const header = leaderDecides(run, () => {
-    let from = resume;
-    let autoResume = '';
-    let restartOverwrites = false;
-    const output = (raw as { output?: string } | null)?.output;
-    if (!from && run.env.restartCount > 0 && output) {
-      // torchrun restarted every worker after a failure: the same command continues the run
-      const found = listCheckpoints(path.join(output, 'checkpoints'));
-      if (found.length) {
-        from = output;
-        autoResume = `attfc: torchrun restart ${run.env.restartCount}: resuming from ${found[found.length - 1]}, the newest checkpoint of --output ${output}`;
-      } else restartOverwrites = true;
-    }
-    const r = resolveConfig(from ? (raw && from === output ? { ...raw, output: undefined } : raw) : raw, from);
+    // torchrun restarted every worker after a failure (or --auto-resume): the same command continues the run
+    const restarted = run.env.restartCount > 0 ? `attfc: torchrun restart ${run.env.restartCount}` : autoResume ? 'attfc: --auto-resume' : null;
+    const cont = resume || !restarted ? null : continuation(raw, restarted);
+    const r = resolveConfig(cont?.from ? withoutOutput(raw) : raw, resume ?? cont?.from);
     loaded = r.resumed?.checkpoint ?? null;
-    return { config: r.config, from: r.resumed?.from ?? null, autoResume, restartOverwrites };
+    return { config: r.config, from: r.resumed?.from ?? null, autoResume: cont?.line ?? '', restartOverwrites: cont?.overwrite ?? false };
   });
   const checkpoint = header.from ? broadcastCheckpoint(run, loaded) : null;
   const resumed = header.from && checkpoint ? { from: header.from, checkpoint } : null;

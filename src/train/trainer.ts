@@ -69,7 +69,7 @@ async function runTraining(
   log: (line: string) => void,
   stopRequested: () => boolean,
 ): Promise<TrainResult> {
-  const plan = await planRun(raw, options.resume, options.allowDataChange ?? false);
+  const plan = await planRun(raw, options.resume, options.allowDataChange ?? false, options.autoResume ?? false);
   const run = plan.distributed;
   if (run && !run.leader) log = quietRank(run.rank, log);
   if (options.dryRun) return dryRun(plan, log);
@@ -89,7 +89,6 @@ async function runTraining(
       // continuing into another folder: it must not hold a different run
       if (runFolderOf(from) !== folder.dir) folder.prepareFresh(options.overwrite ?? false, '');
     } else {
-      if (plan.restartOverwrites) log(`attfc: torchrun restart ${run!.env.restartCount}: no checkpoint in ${c.output} yet; starting the run again there`);
       folder.prepareFresh((options.overwrite ?? false) || plan.restartOverwrites, `pass --resume ${c.output} to continue it, `);
     }
     return 'train';

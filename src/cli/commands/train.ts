@@ -113,6 +113,7 @@ export function registerTrainCommand(program: Command): void {
     .option('--overwrite', 'replace the run a previous training left in --output (its config, metrics, checkpoints and model); without it a non-empty --output is refused')
     .option('--allow-data-change', 'with --resume: continue on a data set other than the one the checkpoint was trained on (refused otherwise)')
     .option('--dry-run', 'plan the run and stop: check the config, the data, the engine and the memory it needs (the heap refusal included), train and write nothing')
+    .option('--auto-resume', 'continue the newest checkpoint in --output if there is one, else start the run there (one command for the first start and every restart: Kubernetes, SLURM requeues; torchrun restarts do this by themselves)')
     .option('--nproc <n>', 'start n ranks of a distributed run on this machine (like torchrun --nproc_per_node n; backend torch; each rank gets cores/n threads); --batch-size stays the global batch');
   for (const f of FLAGS) {
     const opt = new Option(f.flag, f.help);
@@ -140,7 +141,9 @@ One training at a time writes a run folder (a .lock file names it; a killed run'
 refuses a folder that holds anything unless --overwrite; Ctrl-C or SIGTERM writes a checkpoint and exits 130 / 143.`,
   );
   cmd.action(async () => {
-    const o = cmd.opts() as { printConfig?: boolean; resume?: string; overwrite?: boolean; allowDataChange?: boolean; dryRun?: boolean; nproc?: string };
+    const o = cmd.opts() as { printConfig?: boolean; resume?: string; overwrite?: boolean; allowDataChange?: boolean; dryRun?: boolean; nproc?: string; autoResume?: boolean };
+    if (o.autoResume && o.resume) throw new AttfcError('--auto-resume with --resume: --auto-resume already continues the newest checkpoint of --output');
+    if (o.autoResume && o.overwrite) throw new AttfcError('--auto-resume with --overwrite: one continues the run in --output, the other replaces it');
     if (o.nproc !== undefined) {
       const n = Number(o.nproc);
       if (!Number.isInteger(n) || n < 1) throw new AttfcError(`--nproc ${o.nproc}: expected a whole number >= 1`);
@@ -160,6 +163,6 @@ refuses a folder that holds anything unless --overwrite; Ctrl-C or SIGTERM write
       return;
     }
     const { runTrainingCli } = await import('../trainRunner.js');
-    process.exitCode = await runTrainingCli(config, o.resume, { overwrite: o.overwrite, allowDataChange: o.allowDataChange, dryRun: o.dryRun });
+    process.exitCode = await runTrainingCli(config, o.resume, { overwrite: o.overwrite, allowDataChange: o.allowDataChange, dryRun: o.dryRun, autoResume: o.autoResume });
   });
 }

@@ -26,7 +26,7 @@ export function torchAvailable(): { ok: boolean; reason: string } {
  * Registers backend 'torch' with tfjs (not selected yet). `device` defaults to cuda when libtorch was
  * built with CUDA and sees a GPU, else cpu; asking for cuda without one is an error.
  */
-export function registerTorchBackend(options: { threads: number; device?: TorchDevice }): TorchEngineInfo {
+export function registerTorchBackend(options: { threads: number; device?: TorchDevice; deviceIndex?: number }): TorchEngineInfo {
   const { addon, reason } = loadTorchAddon();
   if (!addon) throw new AttfcError(`backend torch: ${reason}`);
   const build = addon.info();
@@ -38,8 +38,13 @@ export function registerTorchBackend(options: { threads: number; device?: TorchD
         ? 'backend torch: --device cuda, but libtorch sees no CUDA device'
         : `backend torch: --device cuda, but libtorch ${build.version} was built without CUDA (rebuild with LIBTORCH=<a CUDA libtorch archive> npm run build:native)`,
     );
+  // a distributed rank takes the GPU of its local rank (cuda:LOCAL_RANK), as torch.distributed scripts do
+  const index = options.deviceIndex;
+  if (device === 'cuda' && index !== undefined && index >= build.cudaDevices)
+    throw new AttfcError(`backend torch: cuda:${index} was asked for (LOCAL_RANK ${index}) but libtorch sees ${build.cudaDevices} GPU${build.cudaDevices === 1 ? '' : 's'}: start at most that many ranks on this machine`);
+  const where = device === 'cuda' && index !== undefined ? `cuda:${index}` : device;
   const threads = addon.setThreads(options.threads);
-  if (!tf.engine().registryFactory['torch']) tf.registerBackend('torch', () => new TorchBackend(addon, device), 0);
+  if (!tf.engine().registryFactory['torch']) tf.registerBackend('torch', () => new TorchBackend(addon, where), 0);
   registerTorchKernels('torch');
   return { libtorch: build.version, device, threads, blas: build.blas, build };
 }

@@ -12,6 +12,7 @@ import type { ProcessGroup } from '../../engine/torch/processGroup.js';
 import type { HeadCollectives, ReduceOp } from '../../heads/collectives.js';
 import type { GradientExchange, StepReport } from '../dataParallel/exchange.js';
 import { GradientBuckets } from './gradientBuckets.js';
+import { AttfcError } from '../../errors.js';
 
 /** Slots of the per-step metrics allreduce: loss, stop, rows, then (sum, weight) pairs of head diagnostics. */
 const REPORT_SLOTS = 64;
@@ -25,6 +26,15 @@ export interface ProcessGroupExchangeOptions {
   /** Sum batch-norm statistics over the ranks (SyncBatchNorm). */
   syncBn: boolean;
   bucketBytes?: number;
+}
+
+/** ATTFC_BUCKET_MB (DDP's bucket_cap_mb): the gradient bucket size in MiB, default 25. */
+function bucketBytesFromEnv(): number | undefined {
+  const v = process.env.ATTFC_BUCKET_MB;
+  if (v === undefined || v === '') return undefined;
+  const mb = Number(v);
+  if (!(mb > 0)) throw new AttfcError(`ATTFC_BUCKET_MB=${v}: expected a size in MiB > 0`);
+  return mb * 2 ** 20;
 }
 
 /** Rows [start, end) of the global batch rank `rank` of `worldSize` computes. */
@@ -48,7 +58,7 @@ export class ProcessGroupExchange implements GradientExchange {
     if (batchSize % pg.worldSize !== 0) throw new Error(`process group exchange: batch ${batchSize} is not divisible by ${pg.worldSize} ranks`);
     this.rows = rankRows(batchSize, pg.rank, pg.worldSize);
     this.localRows = this.rows[1] - this.rows[0];
-    this.buckets = new GradientBuckets(pg, o.fq.trainableVariables().map((v) => v.size), o.bucketBytes);
+    this.buckets = new GradientBuckets(pg, o.fq.trainableVariables().map((v) => v.size), o.bucketBytes ?? bucketBytesFromEnv());
     o.fq.setGradientTap?.(this.buckets.tap);
     if (o.syncBn) setBatchNormSync({ allGather: (t) => pg.allGather(t), allReduceSum: (t) => pg.allReduce([t], 'sum')[0] });
   }
