@@ -1,5 +1,7 @@
 // The attfc command line. Each command lives in its own module under src/cli/commands.
 import { Command, Option } from 'commander';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { createRequire } from 'node:module';
 import { BACKEND_NAMES, DEVICE_NAMES, shutdownEngine } from '../engine/index.js';
 import { AttfcError, isUserError } from '../errors.js';
@@ -48,11 +50,28 @@ export async function main(argv = process.argv): Promise<number> {
   } catch (e) {
     if (isUserError(e)) {
       process.stderr.write(`attfc: ${(e as Error).message}\n`);
+      recordForTorchrun(`attfc: ${(e as Error).message}`);
       return (e as { exitCode?: number }).exitCode ?? 1;
     }
+    recordForTorchrun(`attfc: internal error: ${(e as Error)?.stack ?? e}`);
     throw e;
   } finally {
     shutdownEngine();
+  }
+}
+
+/**
+ * Under torchrun, the reason this worker stopped, in the error file its agent reads (torch.distributed
+ * elastic's format): the agent's failure summary then shows attfc's line instead of "<N/A>".
+ */
+function recordForTorchrun(message: string): void {
+  const file = process.env.TORCHELASTIC_ERROR_FILE;
+  if (!file) return;
+  try {
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, JSON.stringify({ message: { message, extraInfo: { py_callstack: message, timestamp: String(Math.floor(Date.now() / 1000)) } } }));
+  } catch {
+    /* the summary falls back to torchrun's own words */
   }
 }
 
