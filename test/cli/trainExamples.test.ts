@@ -81,7 +81,8 @@ test('the README and `attfc train --help` hold train examples to check', () => {
 
 for (const example of examples) {
   const argv = words(example).slice(1); // after "attfc"
-  const skip = argv.includes('torch') ? torchSkipReason() : false;
+  // distributed examples (--nproc) run on backend torch too
+  const skip = argv.includes('torch') || argv.includes('--nproc') ? torchSkipReason() : false;
   test(`runs as printed (--dry-run): ${example}`, { skip, timeout: 300_000 }, () => {
     const out = path.join(work, `out-${examples.indexOf(example)}`);
     const args = standIns(argv, out);
