@@ -87,7 +87,9 @@ for (const example of examples) {
     const out = path.join(work, `out-${examples.indexOf(example)}`);
     const args = standIns(argv, out);
     if (!args.includes('--print-config') && !args.includes('--dry-run')) args.push('--dry-run');
-    const r = spawnSync(process.execPath, [path.join(root, 'bin', 'attfc.js'), ...args], { encoding: 'utf8', timeout: 280_000 });
+    // the test runner's ATTFC_BACKEND=wasm would refuse a distributed run (it runs on torch): as a user runs it
+    const env = argv.includes('--nproc') ? Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'ATTFC_BACKEND')) : process.env;
+    const r = spawnSync(process.execPath, [path.join(root, 'bin', 'attfc.js'), ...args], { encoding: 'utf8', timeout: 280_000, env });
     assert.equal(r.status, 0, `attfc ${args.join(' ')}\n${r.stderr}`);
     if (args.includes('--dry-run')) assert.match(r.stderr, /attfc: dry run: the run fits; nothing trained, nothing written/);
   });
