@@ -136,6 +136,15 @@ test('ranks started with different options are refused at start, naming the opti
   }
 });
 
+test('a rank that cannot reach the rendezvous store says in one line at which address and port, after --dist-timeout', { skip, timeout: 120_000 }, async () => {
+  const port = String(await freePort());
+  const r = await attfc(['train', ...TINY, '--steps', '1', '--dist-timeout', '3', '--output', path.join(dir, 'nostore')], { RANK: '1', WORLD_SIZE: '2', MASTER_ADDR: '127.0.0.1', MASTER_PORT: port });
+  assert.equal(r.code, 1);
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, r.stderr);
+  assert.match(lines[0], new RegExp(`^attfc: rank 1 of 2 could not join the process group through the rendezvous store at 127\\.0\\.0\\.1:${port} within 3 s \\(.*\\); check MASTER_ADDR/MASTER_PORT`));
+});
+
 test('without the libtorch addon, --nproc says in one line what to build', { skip, timeout: 120_000 }, async () => {
   const r = await attfc(['train', '--nproc', '2', ...TINY, '--steps', '1', '--output', path.join(dir, 'noaddon')], { ATTFC_TORCH_ADDON: path.join(dir, 'missing.node') });
   assert.equal(r.code, 1);

@@ -108,6 +108,9 @@ export function loadTorchAddon(): { addon: TorchAddon | null; reason: string } {
   // waits made steps 10-25% faster on 2 cores (IResNet-18 and MobileFaceNet steps, the demo; BENCHMARKS.md).
   // libgomp reads the variable when it loads, so it is set before the addon (and libtorch) load.
   process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
+  // libtorch's c10d logs every connection failure to stderr through glog, which attfc reports itself
+  // in one line; GLOG_minloglevel=0 (set before starting attfc) shows them again for debugging
+  process.env.GLOG_minloglevel ??= '3';
   try {
     const addon = createRequire(import.meta.url)(file) as TorchAddon;
     loaded = { addon, reason: '' };
