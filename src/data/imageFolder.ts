@@ -3,7 +3,7 @@
 import { existsSync, readdirSync, readFileSync, statSync, type Dirent } from 'node:fs';
 import { join } from 'node:path';
 import { AttfcError } from '../errors.js';
-import type { FaceDataset } from './dataset.js';
+import type { FaceDataset } from './faceDataset.js';
 
 const IMAGE_NAME = /\.(jpe?g|png)$/i;
 

@@ -4,7 +4,7 @@
 // its bytes are the JPEG synth would write there: training on `synth:NxK@S` sees exactly what training
 // on the folder `attfc synth` made with the same options sees. Labels and per-identity image lists are
 // arithmetic: nothing is stored per identity or per image.
-import type { FaceDataset } from '../dataset.js';
+import type { FaceDataset } from '../faceDataset.js';
 import { GENERATOR_VERSION, type ResolvedRenderOptions, type ResolvedSynthOptions } from './options.js';
 import { describeImage, renderAtTiles, type ImageKey } from './render.js';
 import { trainImageTile } from './synthesize.js';
