@@ -20,6 +20,11 @@ export interface DccOptions {
   chunkSlots?: number;
   /** Seed of the random initial centres. */
   seed: number;
+  /**
+   * The slot of a larger ring this container's slot 0 is (a rank's shard of the DCC, --shard-head):
+   * its initial centres and placeholder labels are that ring's slots'. Default 0.
+   */
+  firstSlot?: number;
 }
 
 export const DEFAULT_CHUNK_SLOTS = 4096;
@@ -46,11 +51,15 @@ export class DccSlots {
   private readonly next: Int32Array;
   private readonly prev: Int32Array;
 
-  constructor(readonly size: number) {
+  /** `firstSlot`: see DccOptions.firstSlot. */
+  constructor(
+    readonly size: number,
+    firstSlot = 0,
+  ) {
     this.labels = new Int32Array(size);
     this.next = new Int32Array(size).fill(-1);
     this.prev = new Int32Array(size).fill(-1);
-    for (let slot = 0; slot < size; slot++) this.labels[slot] = placeholderLabel(slot);
+    for (let slot = 0; slot < size; slot++) this.labels[slot] = placeholderLabel(firstSlot + slot);
   }
 
   /** Checks an enqueue of b rows with these labels; throws before anything is written. */
@@ -198,6 +207,7 @@ export abstract class DccContainer {
   readonly numChunks: number;
   protected readonly slots: DccSlots;
   protected readonly rng: Rng;
+  private readonly firstSlot: number;
 
   constructor(opts: DccOptions, defaultChunkSlots: number) {
     const chunkSlots = opts.chunkSlots ?? defaultChunkSlots;
@@ -206,8 +216,17 @@ export abstract class DccContainer {
     this.dim = opts.dim;
     this.chunkSlots = Math.min(chunkSlots, this.size);
     this.numChunks = Math.ceil(this.size / this.chunkSlots);
-    this.slots = new DccSlots(this.size);
+    this.firstSlot = opts.firstSlot ?? 0;
+    this.slots = new DccSlots(this.size, this.firstSlot);
     this.rng = new Rng(opts.seed);
+  }
+
+  /** The generator of the initial centres, past the slots before firstSlot (drawn and dropped, block by block). */
+  protected initialCentres(): (out: Float32Array) => void {
+    const fill = randomUnitRows(this.rng, this.dim);
+    const block = new Float32Array(Math.min(this.firstSlot, 4096) * this.dim);
+    for (let left = this.firstSlot; left > 0; left -= block.length / this.dim) fill(left * this.dim < block.length ? block.subarray(0, left * this.dim) : block);
+    return fill;
   }
 
   /** Label of every slot (placeholders are negative). */
@@ -274,7 +293,7 @@ export class DynamicClassContainer extends DccContainer {
   constructor(opts: DccOptions) {
     super(opts, DEFAULT_CHUNK_SLOTS);
     this.versions = new Uint32Array(this.numChunks);
-    const fill = randomUnitRows(this.rng, this.dim);
+    const fill = this.initialCentres();
     for (let k = 0; k < this.numChunks; k++) {
       const n = this.chunkLength(k);
       const chunk = new Float32Array(n * this.dim);
