@@ -28,7 +28,14 @@ export function threadCollectives(g: SharedGroup, rank: number): HeadCollectives
       Atomics.store(ctl, 0, 0);
       Atomics.add(ctl, 1, 1);
       Atomics.notify(ctl, 1);
-    } else if (Atomics.wait(ctl, 1, generation, 120_000) === 'timed-out') throw new Error(`threadCollectives: rank ${rank} waited 120 s for the other ranks (one failed?)`);
+    } else {
+      // Atomics.wait may return before the generation moved on: wait until it has
+      const deadline = Date.now() + 120_000;
+      while (Atomics.load(ctl, 1) === generation) {
+        if (Date.now() > deadline) throw new Error(`threadCollectives: rank ${rank} waited 120 s for the other ranks (one failed?)`);
+        Atomics.wait(ctl, 1, generation, 1000);
+      }
+    }
   };
   /** Every rank's values (as float64), in rank order. */
   const exchange = (values: ArrayLike<number>): Float64Array[] => {
