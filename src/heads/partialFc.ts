@@ -270,11 +270,11 @@ export class PartialFcHead implements Head {
    */
   getState(): HeadState {
     const arrays: Record<string, Float32Array> = {};
-    let { weights, momentum } = this.tables.state();
-    if (this.sharding) {
-      weights = this.sharding.gather(weights, float32) ?? [];
-      momentum = this.sharding.gather(momentum, float32) ?? [];
-    }
+    const shard = this.sharding;
+    // a shard sends its rows piece by piece, straight from its tables
+    const { weights, momentum } = shard
+      ? { weights: shard.gather((s, n) => this.tables.readRows('weights', s, n), float32) ?? [], momentum: shard.gather((s, n) => this.tables.readRows('momentum', s, n), float32) ?? [] }
+      : this.tables.state();
     weights.forEach((c, i) => (arrays[`W.${i}`] = c));
     momentum.forEach((c, i) => (arrays[`momentum.${i}`] = c));
     return {

@@ -384,13 +384,16 @@ export class AttFcHead implements Head {
    * collective; the whole DCC on rank 0 only.
    */
   getState(): HeadState {
-    const s = this.queue.getState();
-    if (this.sharding) {
-      const shard = this.sharding;
-      const vectors = shard.gather(s.vectors, float32) ?? [];
-      const labels = shard.gather([s.labels], int32, { dim: 1, chunkValues: this.queueSize });
-      Object.assign(s, { vectors, labels: labels?.[0], pointer: this.ring.pointer, filled: this.ring.filled });
-    }
+    const shard = this.sharding;
+    // a shard sends its slots piece by piece, straight from its DCC
+    const s = shard
+      ? {
+          vectors: shard.gather((start, n) => this.queue.readSlots(start, n), float32) ?? [],
+          labels: shard.gather([this.queue.labels], int32, { dim: 1, chunkValues: this.queueSize })?.[0],
+          ...this.ring,
+          rng: this.queue.rngState(),
+        }
+      : this.queue.getState();
     const arrays: Record<string, Float32Array | Int32Array> = s.labels ? { dccLabels: s.labels } : {};
     s.vectors.forEach((v, i) => (arrays[`dcc.${i}`] = v));
     return {

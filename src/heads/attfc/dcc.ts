@@ -8,6 +8,7 @@
 // A label -> slots index (one doubly linked list per label) lets masking find every same-label slot
 // without materialising a B x S mask.
 import { copyChunked } from '../../util/chunks.js';
+import { float32, sliceRows } from '../sharded/shardState.js';
 import { AttfcError } from '../../errors.js';
 import { Rng } from '../../util/rng.js';
 
@@ -261,6 +262,11 @@ export abstract class DccContainer {
     this.slots.forEachSlotWithLabel(label, fn);
   }
 
+  /** The state of the generator of the initial centres (checkpointed). */
+  rngState(): number[] {
+    return this.rng.getState();
+  }
+
   /** Every slot whose label is `label`, ascending. */
   slotsWithLabel(label: number): number[] {
     const out: number[] = [];
@@ -278,6 +284,8 @@ export abstract class DccContainer {
   }
 
   abstract vector(slot: number): Float32Array;
+  /** The centres of slots [start, start + count), slot-major (a copy, or a view of JS memory). */
+  abstract readSlots(start: number, count: number): Float32Array;
   abstract enqueue(vectors: Float32Array, labels: Int32Array): void;
   abstract bytes(): number;
   abstract getState(): { vectors: Float32Array[]; labels: Int32Array; pointer: number; filled: number; rng: number[] };
@@ -324,6 +332,10 @@ export class DynamicClassContainer extends DccContainer {
     const k = this.chunkOf(slot);
     const j = slot - this.chunkStart(k);
     return this.slotMajorChunks[k].slice(j * this.dim, (j + 1) * this.dim);
+  }
+
+  readSlots(start: number, count: number): Float32Array {
+    return sliceRows(this.slotMajorChunks, this.dim, [start, start + count], float32);
   }
 
   /**

@@ -26,6 +26,10 @@ export class DeviceClassContainer extends DccContainer {
     return this.table.readRange(slot, 1);
   }
 
+  readSlots(start: number, count: number): Float32Array {
+    return this.table.readRange(start, count);
+  }
+
   /** Writes b centres ([b, D] row-major, unit vectors) at the pointer, wrapping around. */
   enqueue(vectors: Float32Array, labels: Int32Array): void {
     const D = this.dim;

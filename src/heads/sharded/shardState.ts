@@ -7,6 +7,8 @@ import type { HeadSharding } from '../types.js';
 import { shardRange } from './shardMath.js';
 
 type Values = Float32Array | Int32Array;
+/** Reads rows [start, start + count) of a rank's own part of a table. */
+export type RowReader<T extends Values> = (start: number, count: number) => T;
 
 /** Values per broadcast while gathering (bounds the temporary copies on every rank). */
 const PIECE_VALUES = 2 ** 24;
@@ -24,7 +26,7 @@ export function gatherShards<T extends Values>(
   totalRows: number,
   dim: number,
   make: (length: number) => T,
-  readOwn: (start: number, count: number) => T,
+  readOwn: RowReader<T>,
   chunkValues = CHUNK_VALUES,
 ): T[] | null {
   const rowsPerChunk = Math.max(1, Math.floor(chunkValues / dim));
@@ -42,6 +44,7 @@ export function gatherShards<T extends Values>(
       row += n / dim;
     }
   };
+  let scratch: T | null = null;
   for (let owner = 0; owner < c.worldSize; owner++) {
     const [start, end] = shardRange(totalRows, owner, c.worldSize);
     for (let row = start; row < end; row += rowsPerPiece) {
@@ -51,7 +54,9 @@ export function gatherShards<T extends Values>(
         if (out) put(row, readOwn(row - start, count));
         continue;
       }
-      const piece = c.rank === owner ? readOwn(row - start, count) : make(count * dim);
+      // the receivers' buffer, reused (its contents are not sent)
+      scratch ??= make(rowsPerPiece * dim);
+      const piece = c.rank === owner ? readOwn(row - start, count) : (scratch.subarray(0, count * dim) as T);
       const got = c.broadcast(piece, owner);
       if (out) put(row, got);
     }
@@ -151,10 +156,12 @@ export class TableShard implements HeadSharding {
   }
 
   /**
-   * The whole table on rank 0 from every rank's own rows (`own`: a chunked row-major stream); null
-   * elsewhere. A collective. `dim`: values per row, for a companion table of the same rows (the DCC's labels).
+   * The whole table on rank 0 from every rank's own rows (`own`: a chunked row-major stream, or a
+   * reader of its rows); null elsewhere. A collective. `dim`: values per row, for a companion table of
+   * the same rows (the DCC's labels).
    */
-  gather<T extends Values>(own: readonly T[], make: (length: number) => T, { dim = this.dim, chunkValues = CHUNK_VALUES } = {}): T[] | null {
+  gather<T extends Values>(own: readonly T[] | RowReader<T>, make: (length: number) => T, { dim = this.dim, chunkValues = CHUNK_VALUES } = {}): T[] | null {
+    if (typeof own === 'function') return gatherShards(this.collectives, this.rows, dim, make, own, chunkValues);
     const values = own.reduce((a, p) => a + p.length, 0);
     if (values !== this.ownRows * dim) throw new Error(`table shard: ${values} values for ${this.ownRows} rows of ${dim}`);
     return gatherShards(this.collectives, this.rows, dim, make, (start, count) => sliceRows(own, dim, [start, start + count], make), chunkValues);
