@@ -11,7 +11,7 @@ type Values = Float32Array | Int32Array;
 export type RowReader<T extends Values> = (start: number, count: number) => T;
 
 /** Values per broadcast while gathering (bounds the temporary copies on every rank). */
-const PIECE_VALUES = 2 ** 24;
+const PIECE_VALUES = 2 ** 22;
 /** Values per chunk of a gathered table (a single typed array tops out at 2^32 - 1 elements). */
 const CHUNK_VALUES = 2 ** 26;
 
