@@ -7,7 +7,9 @@
 //     from the global labels prepare() receives), identically on every rank;
 //   - keep its replicated state identical on every rank (AttFC enqueues every rank's GCCs, in
 //     global-batch order).
-// Gradients of a head's variables are summed over the ranks by the trainer, like the backbone's.
+// Gradients of a head's variables are summed over the ranks by the trainer, like the backbone's; a
+// sharded head (--shard-head, sharded/) holds its own part of the classes instead, and its variables'
+// gradients stay its own.
 import type * as tf from '@tensorflow/tfjs-core';
 
 export type ReduceOp = 'sum' | 'max' | 'min';
@@ -23,6 +25,8 @@ export interface HeadCollectives {
   allGather<T extends Float32Array | Int32Array>(values: T): T;
   /** Element-wise reduction over the ranks. */
   allReduce<T extends Float32Array | Float64Array>(values: T, op: ReduceOp): T;
+  /** Rank `root`'s values on every rank (every rank passes an array of the same type and length). */
+  broadcast<T extends Float32Array | Int32Array>(values: T, root: number): T;
   /** Device tensors (sharded heads): every rank's tensor stacked along axis 0, in rank order. */
   allGatherTensor(t: tf.Tensor): tf.Tensor;
   /** Device tensors: element-wise reduction over the ranks (a new tensor). */

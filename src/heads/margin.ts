@@ -149,7 +149,8 @@ export function marginSoftmaxLoss(cos: tf.Tensor2D, target: tf.Tensor1D, opts: M
   });
 }
 
-function targetOneHot(target: tf.Tensor1D, columns: number): tf.Tensor2D {
+/** One-hot float32 rows of int32 targets (-1: an all-zero row), `columns` wide. */
+export function targetOneHot(target: tf.Tensor1D, columns: number): tf.Tensor2D {
   if (target.dtype !== 'int32') throw new Error(`margin: target must be int32, got ${target.dtype}`);
   // int32 then cast: the wasm OneHot kernel (4.22) ignores the dtype attribute and writes int32 bits.
   // oneHot needs depth >= 2; a single column is padded and sliced back.

@@ -14,16 +14,23 @@
 // PartialFC_V2 instead feeds the dense gradient of the indexed weight to a dense SGD, so there weight
 // decay and momentum also move every unsampled centre each step; that would cost a full N x D pass
 // per step here (2.2 s at 512 x 2M), which is what Partial FC exists to avoid.
+//
+// Sharded (--shard-head, a distributed run): the tables hold this rank's contiguous classes only; every
+// rank draws the same global sample from the global labels (as the replicated head does), keeps the
+// sampled classes it holds, and the softmax is combined across the ranks (sharded/shardedSoftmax.ts).
 import * as tf from '@tensorflow/tfjs-core';
 import { AttfcError } from '../errors.js';
 import { WASM_HEAP_MAX_BYTES, formatBytes } from '../engine/index.js';
 import { Rng } from '../util/rng.js';
 import { ARCFACE, cosineToCentres, cosineStats, marginSoftmaxLoss, validateMargin, type MarginOptions } from './margin.js';
-import { CosineDiagnostics, assertEmbeddings, assertHeadSizes, assertLabelsInRange } from './shared.js';
+import { CosineDiagnostics, assertEmbeddings, assertHeadSizes, assertLabelsInRange, sameLabels } from './shared.js';
 import type { Head, HeadInput, HeadState, SgdSettings } from './types.js';
 import { JsCentreTables, TorchCentreTables, type CentreTables } from './partialFcTables.js';
 import { rowShare, type HeadCollectives } from './collectives.js';
 import { currentTorchBackend } from '../engine/torch/rowTable.js';
+import { indicesInRange, lowerBound } from './sharded/shardMath.js';
+import { float32, headShard, type TableShard } from './sharded/shardState.js';
+import { gatherBatch, shardedMarginSoftmax } from './sharded/shardedSoftmax.js';
 
 export interface PartialFcOptions {
   numClasses: number;
@@ -42,6 +49,8 @@ export interface PartialFcOptions {
    * classes), loss() this process's rows, and returns their share of the batch mean.
    */
   collectives?: HeadCollectives;
+  /** With collectives of more than one rank: hold only this rank's classes (model parallel). */
+  shard?: boolean;
 }
 
 /** Centres sampled per step: max(positives, round(r * N)), at least 1 (positives <= batch). */
@@ -83,6 +92,10 @@ export class PartialFcHead implements Head {
   private sampleLabels: Int32Array | null = null;
   private wsub: tf.Variable<tf.Rank.R2> | null = null;
   private readonly collectives: HeadCollectives | undefined;
+  readonly sharding?: TableShard;
+  /** Sharded: this step's sampled classes among this rank's rows (local row numbers), and each global row's column among them (-1: another rank's). */
+  private shardStep: { rows: Int32Array; targets: Int32Array } | null = null;
+  private shardDiagnostics: Record<string, number> = {};
 
   constructor(opts: PartialFcOptions) {
     const { numClasses: n, embeddingSize: d, sampleRate: r } = opts;
@@ -111,11 +124,15 @@ export class PartialFcHead implements Head {
       }
     }
     this.isPositive = new Uint8Array(n);
-    // normal(0, 0.01) like arcface_torch (the same values in JS and in libtorch memory); sampling draws
-    // from its own stream
+    this.sharding = headShard(opts, n, d, 'head pfc', 'classes');
+    const [first, end] = this.sharding?.range ?? [0, n];
+    // normal(0, 0.01) like arcface_torch (the same values in JS and in libtorch memory), in class order
+    // (a shard draws the other classes' values too); sampling draws from its own stream
     const rng = new Rng(opts.seed);
+    for (let i = 0; i < first * d; i++) rng.normal();
     const torch = currentTorchBackend();
-    this.tables = torch ? new TorchCentreTables(torch, n, d, rng) : new JsCentreTables(n, d, rng, opts.rowsPerChunk);
+    this.tables = torch ? new TorchCentreTables(torch, end - first, d, rng) : new JsCentreTables(end - first, d, rng, opts.rowsPerChunk);
+    for (let i = end * d; i < n * d; i++) rng.normal();
     this.sampler = rng.fork();
   }
 
@@ -128,7 +145,17 @@ export class PartialFcHead implements Head {
     for (let i = 0; i < labels.length; i++) targets[i] = lowerBound(classes, labels[i]);
     this.sample = { classes, targets };
     this.sampleLabels = labels.slice();
-    this.wsub = tf.tidy(() => tf.variable(this.tables.gather(classes), true));
+    let rows = classes;
+    if (this.sharding) {
+      // the sampled classes this rank holds: a contiguous run of the ascending sample
+      const [first, end] = this.sharding.range;
+      const [lo, hi] = indicesInRange(classes, [first, end]);
+      rows = classes.slice(lo, hi).map((c) => c - first);
+      const own = Int32Array.from(labels, (y, i) => (y >= first && y < end ? targets[i] - lo : -1));
+      this.shardStep = { rows, targets: own };
+      if (rows.length === 0) return;
+    }
+    this.wsub = tf.tidy(() => tf.variable(this.tables.gather(rows), true));
   }
 
   /**
@@ -169,11 +196,20 @@ export class PartialFcHead implements Head {
     const { embeddings, labels } = input;
     const wsub = this.wsub;
     const sample = this.sample;
-    if (!wsub || !sample || !this.sampleLabels) throw new Error('head pfc: loss() before prepare(labels)');
+    if (!sample || !this.sampleLabels || !(wsub || this.shardStep)) throw new Error('head pfc: loss() before prepare(labels)');
     // with collectives, prepare() saw the whole batch and loss() sees this process's rows of it
     const [start, end] = this.collectives?.rows ?? [0, this.sampleLabels.length];
     if (!sameLabels(labels, this.sampleLabels.subarray(start, end))) throw new Error('head pfc: loss() labels differ from the ones given to prepare()');
     assertEmbeddings(embeddings, labels, this.embeddingSize, 'pfc');
+    const step = this.shardStep;
+    const c = this.sharding?.collectives;
+    if (c && step)
+      return tf.tidy(() => {
+        const r = shardedMarginSoftmax(c, gatherBatch(c, embeddings), wsub, step.targets, this.margin);
+        this.shardDiagnostics = r.diagnostics;
+        return r.loss;
+      });
+    if (!wsub) throw new Error('head pfc: loss() before prepare(labels)');
     return tf.tidy(() => {
       const target = tf.tensor1d(sample.targets.subarray(start, end), 'int32');
       const cos = cosineToCentres(embeddings, wsub);
@@ -195,11 +231,17 @@ export class PartialFcHead implements Head {
   afterStep(stepGrads: tf.Tensor[], sgd: SgdSettings): void {
     const wsub = this.wsub;
     const sample = this.sample;
-    if (!wsub || !sample) throw new Error('head pfc: afterStep() before prepare(labels)');
+    if (!sample || !(wsub || this.shardStep)) throw new Error('head pfc: afterStep() before prepare(labels)');
+    if (!wsub) {
+      // a shard that holds none of this step's classes
+      if (stepGrads.length !== 0) throw new Error(`head pfc: afterStep got ${stepGrads.length} gradients for a shard without sampled classes`);
+      this.releaseStep();
+      return;
+    }
     const g = stepGrads[0];
     if (stepGrads.length !== 1 || !g || g.shape[0] !== wsub.shape[0] || g.shape[1] !== wsub.shape[1])
       throw new Error(`head pfc: afterStep expects one gradient of shape [${wsub.shape.join(', ')}]`);
-    this.tables.sgd(sample.classes, g as tf.Tensor2D, sgd);
+    this.tables.sgd(this.shardStep?.rows ?? sample.classes, g as tf.Tensor2D, sgd);
     this.releaseStep();
   }
 
@@ -210,24 +252,29 @@ export class PartialFcHead implements Head {
 
   /** positiveCos / hardestNegCos over the sampled centres, and sampledClasses of the last prepare. */
   diagnostics(): Record<string, number> {
-    const out = this.diag.read();
+    const out = this.sharding ? { ...this.shardDiagnostics } : this.diag.read();
     if (this.sample) out.sampledClasses = this.sample.classes.length;
     return out;
   }
 
-  /** W and momentum, in JS or libtorch memory (the per-step Wsub is transient). */
+  /** W and momentum, in JS or libtorch memory (the per-step Wsub is transient); sharded: this rank's rows. */
   stateBytes(): number {
-    return 2 * this.numClasses * this.embeddingSize * 4;
+    return 2 * (this.sharding?.ownRows ?? this.numClasses) * this.embeddingSize * 4;
   }
 
   /**
    * W and momentum as class-major [N, D] streams split into chunks `W.0`, `W.1`, ... and `momentum.0`,
    * ...; in JS memory these are the LIVE arrays (8 GB at 2M classes cannot be copied casually):
    * serialise them before the next afterStep(). json holds the sizes and the sampler's stream position.
+   * Sharded: a collective; the whole tables on rank 0 only.
    */
   getState(): HeadState {
     const arrays: Record<string, Float32Array> = {};
-    const { weights, momentum } = this.tables.state();
+    const shard = this.sharding;
+    // a shard sends its rows piece by piece, straight from its tables
+    const { weights, momentum } = shard
+      ? { weights: shard.gather((s, n) => this.tables.readRows('weights', s, n), float32) ?? [], momentum: shard.gather((s, n) => this.tables.readRows('momentum', s, n), float32) ?? [] }
+      : this.tables.state();
     weights.forEach((c, i) => (arrays[`W.${i}`] = c));
     momentum.forEach((c, i) => (arrays[`momentum.${i}`] = c));
     return {
@@ -258,6 +305,7 @@ export class PartialFcHead implements Head {
       }
       const got = streams[name].reduce((a, p) => a + p.length, 0);
       if (got !== n * d) throw new AttfcError(`head pfc state: ${name}.* hold ${got} values, expected ${n * d} (${n} classes x embedding ${d})`);
+      if (this.sharding) streams[name] = [this.sharding.slice(streams[name], float32, `head pfc state ${name}`)];
     }
     this.tables.restore(streams.W, streams.momentum);
     const sampler = s.json.sampler;
@@ -277,23 +325,6 @@ export class PartialFcHead implements Head {
     this.wsub?.dispose();
     this.wsub = null;
     this.sampleLabels = null;
+    this.shardStep = null;
   }
-}
-
-/** Index of the first element >= x in an ascending array. */
-function lowerBound(a: Int32Array, x: number): number {
-  let lo = 0;
-  let hi = a.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (a[mid] < x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-function sameLabels(a: Int32Array, b: Int32Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

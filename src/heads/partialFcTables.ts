@@ -7,6 +7,7 @@ import { Rng } from '../util/rng.js';
 import type { TorchBackend } from '../engine/torch/backend.js';
 import { TorchRowTable } from '../engine/torch/rowTable.js';
 import type { SgdSettings } from './types.js';
+import { float32, sliceRows } from './sharded/shardState.js';
 
 export interface CentreTables {
   readonly where: 'js' | 'torch';
@@ -16,6 +17,8 @@ export interface CentreTables {
   sgd(classes: Int32Array, grad: tf.Tensor2D, settings: SgdSettings): void;
   /** W and momentum as row-major [N, D] streams in blocks (live arrays in JS memory, copies from libtorch). */
   state(): { weights: Float32Array[]; momentum: Float32Array[] };
+  /** Rows [start, start + count) of W or of the momentum (a copy, or a view of JS memory). */
+  readRows(table: 'weights' | 'momentum', start: number, count: number): Float32Array;
   /** Copies both streams in, however chunked; false on a size mismatch (nothing changed then). */
   restore(weights: Float32Array[], momentum: Float32Array[]): boolean;
   dispose(): void;
@@ -90,6 +93,10 @@ export class JsCentreTables implements CentreTables {
     return { weights: this.weights.chunks, momentum: this.momentum.chunks };
   }
 
+  readRows(table: 'weights' | 'momentum', start: number, count: number): Float32Array {
+    return sliceRows(this[table].chunks, this.weights.dim, [start, start + count], float32);
+  }
+
   restore(weights: Float32Array[], momentum: Float32Array[]): boolean {
     const size = this.weights.rows * this.weights.dim;
     const total = (parts: Float32Array[]) => parts.reduce((a, p) => a + p.length, 0);
@@ -127,6 +134,10 @@ export class TorchCentreTables implements CentreTables {
 
   state(): { weights: Float32Array[]; momentum: Float32Array[] } {
     return { weights: this.weights.readAll(), momentum: this.momentum.readAll() };
+  }
+
+  readRows(table: 'weights' | 'momentum', start: number, count: number): Float32Array {
+    return this[table].readRange(start, count);
   }
 
   restore(weights: Float32Array[], momentum: Float32Array[]): boolean {

@@ -28,6 +28,13 @@ export function assertEmbeddings(embeddings: tf.Tensor2D, labels: Int32Array, em
     throw new Error(`head ${head}: embeddings are [${b}, ${d}], expected [${labels.length}, ${embeddingSize}] (batch x embedding size)`);
 }
 
+/** Whether two label arrays are equal (loss() must see the rows of the batch prepare() saw). */
+export function sameLabels(a: Int32Array, b: Int32Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** Keeps the last diagnostics tensor of a head alive until the next loss(), and reads it lazily. */
 export class CosineDiagnostics {
   private stats: tf.Tensor1D | null = null;

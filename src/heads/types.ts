@@ -32,10 +32,30 @@ export interface HeadState {
   json: Record<string, unknown>;
 }
 
+/**
+ * What a head split across the ranks of a distributed run (--shard-head) adds to the Head contract. Its
+ * variables hold this rank's shard, so their gradients are its own: the trainer sums none of them over
+ * the ranks. getState() is a collective (every rank calls it, at the same point): rank 0 receives the
+ * whole state in the one-process head's format, the other ranks an empty one; setState() is given a
+ * whole state (of any world size, sharded or not) and keeps this rank's part.
+ */
+export interface HeadSharding {
+  readonly rank: number;
+  readonly worldSize: number;
+  /** A row-per-class slot of one of trainableVariables() (the optimizer's momentum for FC's W) made whole, on rank 0; null elsewhere. Every rank calls it. */
+  gatherTrainable(index: number, local: Float32Array): Float32Array | null;
+  /** This rank's rows of such a whole slot (checks its size). */
+  sliceTrainable(index: number, whole: Float32Array): Float32Array;
+  /** What this rank holds, for the run's description: 'classes 0..11 of 24', 'DCC slots 0..7 of 16'. */
+  describe(): string;
+}
+
 export interface Head {
   readonly kind: HeadKind;
   readonly numClasses: number;
   readonly embeddingSize: number;
+  /** Set when the head is split across the ranks (see HeadSharding); absent for a whole (replicated) head. */
+  readonly sharding?: HeadSharding;
   /** Called before the gradient pass, outside any tape (e.g. Partial FC samples and uploads its columns). */
   prepare(labels: Int32Array): void;
   /** The batch loss; called inside the trainer's gradient function. */

@@ -2,7 +2,8 @@
 // and f_k weights, the optimizer's momentum, the head's state, the data pipeline's position, every
 // replica's dropout generators and the configuration, so a resumed run continues exactly where it
 // stopped; and, to tell when it cannot, the data set's fingerprint and the rows each replica's batch
-// norm saw. The file format is checkpoint.ts's.
+// norm saw. The file format is checkpoint.ts's. A head split across the ranks (--shard-head) is saved
+// whole, in the one-process format, so any world size, sharded or not, resumes from it.
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Backbone } from '../backbones/index.js';
@@ -66,6 +67,8 @@ export class CheckpointPolicy {
     if (step === this.lastStep && this.last) return this.last;
     const { config, fq, fk, sgd, head, pipeline } = this.state;
     const others = this.state.replicaRandomStates?.() ?? [];
+    // a sharded head's state and optimizer slots come together on rank 0, with every rank taking part
+    const shardedHead = head.sharding ? { state: head.getState(), slots: this.gatherHeadSlots() } : null;
     if (this.state.writer === false) {
       // rank 0 writes this one
       this.last = path.join(this.root, checkpointDirName(step));
@@ -75,8 +78,8 @@ export class CheckpointPolicy {
     const arrays: Record<string, ArrayEntry> = {};
     dumpVariables('fq', fq, arrays);
     if (fk) dumpVariables('fk', fk, arrays);
-    sgd.momentumBuffers().forEach((m, i) => (arrays[`opt/${i}`] = m.dataSync().slice() as Float32Array));
-    const hs = head.getState();
+    sgd.momentumBuffers().forEach((m, i) => (arrays[`opt/${i}`] = shardedHead?.slots.get(i) ?? (m.dataSync().slice() as Float32Array)));
+    const hs = shardedHead?.state ?? head.getState();
     for (const [k, v] of Object.entries(hs.arrays)) arrays[`head/${k}`] = v;
     // a diverging run can keep a finite loss while its batch-norm statistics are already Inf/NaN
     for (const [name, arr] of Object.entries(arrays)) {
@@ -119,8 +122,11 @@ export class CheckpointPolicy {
     }
     restoreVariables('fq', fq, ckpt.arrays, where);
     if (fk) restoreVariables('fk', fk, ckpt.arrays, where);
+    const firstHeadSlot = sgd.momentumBuffers().length - head.trainableVariables().length;
     sgd.momentumBuffers().forEach((m, i) => {
-      const arr = ckpt.arrays[`opt/${i}`];
+      let arr = ckpt.arrays[`opt/${i}`];
+      // a sharded head's slot is saved whole: this rank takes its rows
+      if (head.sharding && i >= firstHeadSlot && arr instanceof Float32Array) arr = head.sharding.sliceTrainable(i - firstHeadSlot, arr);
       if (!arr || arr.length !== m.size) throw new AttfcError(`${where}: optimizer state opt/${i} is missing or has the wrong size`);
       m.assign(tf.tensor(arr, m.shape));
     });
@@ -138,6 +144,19 @@ export class CheckpointPolicy {
     this.lastStep = path.resolve(path.dirname(where)) === path.resolve(this.root) ? ckpt.step : -1;
     const rows = ckpt.json.batchNormRows;
     return { step: ckpt.step, replicaRandomStates: dropout.slice(1), batchNormRows: Array.isArray(rows) ? (rows as number[]) : null };
+  }
+
+  /** A sharded head's optimizer slots (FC's momentum), whole, by index into the optimizer's buffers: on rank 0 (elsewhere empty). A collective. */
+  private gatherHeadSlots(): Map<number, Float32Array> {
+    const { sgd, head } = this.state;
+    const buffers = sgd.momentumBuffers();
+    const first = buffers.length - head.trainableVariables().length;
+    const out = new Map<number, Float32Array>();
+    for (let i = first; i < buffers.length; i++) {
+      const whole = head.sharding!.gatherTrainable(i - first, buffers[i].dataSync() as Float32Array);
+      if (whole) out.set(i, whole);
+    }
+    return out;
   }
 }
 

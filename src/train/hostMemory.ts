@@ -1,9 +1,11 @@
 // Memory outside the WASM heap: what the head and the data index keep in JavaScript typed arrays
 // (AttFC's DCC in two layouts, Partial FC's W and momentum), what a native backend (torch) holds for the
 // head instead (its tables, the step's temporaries, and the JS copies a checkpoint makes of them), and
-// the size of the backbone itself. A configuration that cannot fit is refused before anything large is
-// allocated, with the numbers, the way the heap plan refuses a batch (a table that does not fit grows
-// the process until the kernel's OOM killer ends it, with no message).
+// the size of the backbone itself (for a head split across the ranks by --shard-head: this rank's shard,
+// and on rank 0 the whole head it assembles to write each checkpoint). A configuration that cannot fit
+// is refused before anything large is allocated, with the numbers, the way the heap plan refuses a
+// batch (a table that does not fit grows the process until the kernel's OOM killer ends it, with no
+// message).
 import os from 'node:os';
 import { backboneParamCount } from '../backbones/index.js';
 import { WASM_HEAP_MAX_BYTES, formatBytes } from '../engine/index.js';
@@ -12,6 +14,7 @@ import type { TrainConfig } from './config.js';
 import { estimateFullFcHeap } from '../heads/fullFc.js';
 import { estimatePartialFcHeap, partialFcSampleSize } from '../heads/partialFc.js';
 import { backboneOptions } from './runPlan.js';
+import { ownRows, type HeadSplit } from './headFactory.js';
 
 export interface HostPart {
   what: string;
@@ -34,36 +37,54 @@ const SAMPLER_BYTES_PER_IMAGE = 5;
  * on a native backend also the head's step temporaries (on WASM they live on the heap, planned there);
  * and the data set's index (or, for the on-demand synthetic source, only the sampler's order).
  */
-export function hostParts(c: TrainConfig, numClasses: number, numImages: number, queueSize: number, backend = 'wasm', synthetic = false): HostPart[] {
+export function hostParts(
+  c: TrainConfig,
+  numClasses: number,
+  numImages: number,
+  queueSize: number,
+  backend = 'wasm',
+  synthetic = false,
+  split: HeadSplit | null = null,
+): HostPart[] {
   const D = c.embeddingSize;
   const native = backend !== 'wasm' && backend !== 'cpu';
   const parts: HostPart[] = [];
-  if (c.head === 'attfc')
+  const shardOf = (rows: number, what: string) => (split ? `this rank's ${ownRows(rows, split)} of ${rows} ${what}` : `${rows} ${what}`);
+  /** Rank 0 of a split head assembles the whole head (bytesPerRow x rows) to write each checkpoint. */
+  const wholeOnRank0 = (rows: number, bytesPerRow: number, what: string, flags: string) => {
+    if (split?.rank === 0) parts.push({ what: `${what} assembled whole on rank 0 for each checkpoint ${formatBytes(rows * bytesPerRow)}`, bytes: rows * bytesPerRow, flags });
+  };
+  if (c.head === 'attfc') {
+    const slots = ownRows(queueSize, split);
+    const flags = `--queue-size (now ${queueSize})${c.queueSize === undefined ? ` or --queue-ratio (now ${c.queueRatio})` : ''}, or --embedding-size (now ${D})`;
     parts.push({
-      what: `AttFC DCC: ${queueSize} slots x ${D} floats, ${native ? `in ${backend} memory and its checkpoint copy` : 'two layouts'} ${formatBytes(queueSize * (8 * D + DCC_SLOT_BYTES))}`,
-      bytes: queueSize * (8 * D + DCC_SLOT_BYTES),
-      flags: `--queue-size (now ${queueSize})${c.queueSize === undefined ? ` or --queue-ratio (now ${c.queueRatio})` : ''}, or --embedding-size (now ${D})`,
+      what: `AttFC DCC: ${shardOf(queueSize, 'slots')} x ${D} floats, ${native ? `in ${backend} memory and its checkpoint copy` : 'two layouts'} ${formatBytes(slots * (8 * D + DCC_SLOT_BYTES))}`,
+      bytes: slots * (8 * D + DCC_SLOT_BYTES),
+      flags,
     });
+    wholeOnRank0(queueSize, 4 * D + 4, 'the DCC', flags);
+  }
   if (c.head === 'pfc') {
-    const tables = (native ? 16 : 8) * numClasses * D;
+    const rows = ownRows(numClasses, split);
+    const tables = (native ? 16 : 8) * rows * D;
     parts.push({
-      what: `Partial FC W and momentum: ${numClasses} classes x ${D} floats x 2${native ? ` in ${backend} memory and their checkpoint copies` : ''} ${formatBytes(tables)}`,
+      what: `Partial FC W and momentum: ${shardOf(numClasses, 'classes')} x ${D} floats x 2${native ? ` in ${backend} memory and their checkpoint copies` : ''} ${formatBytes(tables)}`,
       bytes: tables,
       flags: `--embedding-size (now ${D})`,
     });
+    wholeOnRank0(numClasses, 8 * D, 'Partial FC W and momentum', `--embedding-size (now ${D})`);
     if (native) {
-      const k = partialFcSampleSize(numClasses, c.sampleRate, c.batchSize);
+      const k = Math.ceil((partialFcSampleSize(numClasses, c.sampleRate, c.batchSize) * rows) / numClasses);
       const step = estimatePartialFcHeap(k, D, c.batchSize);
       parts.push({ what: `the Partial FC step's ${k} sampled centres, their copies, gradients and logits ${formatBytes(step)}`, bytes: step, flags: `--sample-rate (now ${c.sampleRate})` });
     }
   }
   if (c.head === 'fc') {
-    parts.push({
-      what: `full FC W and momentum copied for each checkpoint: ${numClasses} x ${D} floats x 2 ${formatBytes(8 * numClasses * D)}`,
-      bytes: 8 * numClasses * D,
-      flags: `--embedding-size (now ${D}), or --head pfc/attfc`,
-    });
-    if (native) parts.push({ ...fullFcNativeStep(numClasses, D, c.batchSize, backend), flags: `--embedding-size (now ${D}), or --head pfc/attfc` });
+    const rows = ownRows(numClasses, split);
+    const flags = `--embedding-size (now ${D}), or --head pfc/attfc`;
+    parts.push({ what: `full FC W and momentum copied for each checkpoint: ${shardOf(numClasses, 'classes')} x ${D} floats x 2 ${formatBytes(8 * rows * D)}`, bytes: 8 * rows * D, flags });
+    wholeOnRank0(numClasses, 8 * D, 'full FC W and momentum', flags);
+    if (native) parts.push({ ...fullFcNativeStep(rows, D, c.batchSize, backend), flags });
   }
   const perImage = synthetic ? SAMPLER_BYTES_PER_IMAGE : INDEX_BYTES_PER_IMAGE;
   parts.push({ what: `${synthetic ? 'sampler order of' : 'data set index:'} ${numImages} images ${formatBytes(numImages * perImage)}`, bytes: numImages * perImage, flags: '' });

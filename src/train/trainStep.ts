@@ -119,14 +119,15 @@ export class TrainStep {
     value.dispose();
     x.dispose();
     keyEmb?.dispose();
-    const headVars = [...head.trainableVariables(), ...stepVars];
-    // the gradients summed over the ranks (the buckets of a process group were already on their way)
-    const reduced = group
-      ? group.reduceGradients(
-          this.backboneVars.map((v) => grads[v.name]),
-          headVars.map((v) => grads[v.name]),
-        )
-      : { backbone: this.backboneVars.map((v) => grads[v.name]), head: headVars.map((v) => grads[v.name]) };
+    const headGrads = [...head.trainableVariables(), ...stepVars].map((v) => grads[v.name]);
+    // the gradients summed over the ranks (the buckets of a process group were already on their way);
+    // a sharded head's are its own shard's, complete already
+    const backboneGrads = this.backboneVars.map((v) => grads[v.name]);
+    const reduced = !group
+      ? { backbone: backboneGrads, head: headGrads }
+      : head.sharding
+        ? { backbone: group.reduceGradients(backboneGrads, []).backbone, head: headGrads }
+        : group.reduceGradients(backboneGrads, headGrads);
     const tReduced = now();
     const own: StepReport = { loss: ownLoss, diagnostics: head.diagnostics(), stop };
     const report = group ? group.reduceStep(own) : own;

@@ -13,7 +13,7 @@ import type { TrainConfigInput } from './config.js';
 import { learningRate } from './schedule.js';
 import { AttfcError } from '../errors.js';
 import { planRun, backboneOptions, type RunPlan } from './runPlan.js';
-import { sizeHead, createHead } from './headFactory.js';
+import { sizeHead, createHead, headSplit } from './headFactory.js';
 import { planHeap } from './heapPlan.js';
 import { checkBackboneSize, checkHostMemory, hostParts } from './hostMemory.js';
 import { RunFolder } from './runFolder.js';
@@ -36,6 +36,8 @@ import { writeSyntheticVerificationBin } from '../data/synthetic/synthesize.js';
 import type { ResolvedSynthOptions } from '../data/synthetic/options.js';
 import { initBackboneFrom } from './initFrom.js';
 import type { TrainHandle, TrainOptions, TrainResult } from './events.js';
+import type { Head } from '../heads/types.js';
+import { formatBytes } from '../engine/index.js';
 
 export type { StepMetrics, VerifyEvent, TrainResult, TrainOptions, TrainHandle } from './events.js';
 
@@ -151,9 +153,10 @@ function finishedResult(plan: RunPlan, output: string, checkpoint: string): Trai
  */
 async function dryRun(plan: RunPlan, log: (line: string) => void): Promise<TrainResult> {
   const c = plan.config;
-  const headSizing = sizeHead(c, plan.numClasses);
+  const split = headSplit(c, plan.distributed);
+  const headSizing = sizeHead(c, plan.numClasses, split);
   checkBackboneSize(c, plan.engine.backend);
-  checkHostMemory(hostParts(c, plan.numClasses, plan.numImages, headSizing.queueSize));
+  checkHostMemory(hostParts(c, plan.numClasses, plan.numImages, headSizing.queueSize, 'wasm', false, split));
   const fq = createBackbone(c.backbone, backboneOptions(c));
   try {
     await planHeap(plan, headSizing, fq, log);
@@ -179,9 +182,10 @@ async function trainInFolder(
   // every rank checks and builds; a failure on any rank stops them all with its message
   const agree = <T>(action: () => T | Promise<T>): Promise<T> => (run ? allAgree(run, action) : Promise.resolve().then(action));
   const built = await agree(async () => {
-    const headSizing = sizeHead(c, plan.numClasses); // before the backbone: its errors come cheaper
+    const split = headSplit(c, run);
+    const headSizing = sizeHead(c, plan.numClasses, split); // before the backbone: its errors come cheaper
     checkBackboneSize(c, plan.engine.backend);
-    checkHostMemory(hostParts(c, plan.numClasses, plan.numImages, headSizing.queueSize, plan.engine.backend, plan.synthetic !== null));
+    checkHostMemory(hostParts(c, plan.numClasses, plan.numImages, headSizing.queueSize, plan.engine.backend, plan.synthetic !== null, split));
     const fq = createBackbone(c.backbone, backboneOptions(c));
     const deviceBudget = await planHeap(plan, headSizing, fq, log).catch((e: unknown) => {
       fq.dispose();
@@ -229,7 +233,7 @@ async function trainInFolder(
       group = replicas;
     }
     folder?.writeEnvironment(plan.replicas, plan.resumed?.from, run ? { worldSize: run.worldSize, launcher: run.env.launcher, syncBn: c.syncBn } : undefined);
-    log(describeRun(plan, fq.paramCount(), headSizing.queueSize));
+    log(describeRun(plan, fq.paramCount(), headSizing.queueSize, head));
     const ownSets = plan.synthetic ? await writeHeldOutPairs(plan.synthetic, folder, log) : [];
     const shard = run ? { rank: run.rank, worldSize: run.worldSize, allGather: (v: Float32Array) => run.pg.allGatherValues(v) } : undefined;
     const verification = new VerificationCallback(c, fq, folder, log, (e) => events.emit('verify', e), ownSets, shard);
@@ -389,11 +393,19 @@ function createPipeline(plan: RunPlan, log: (line: string) => void, rows?: [numb
   });
 }
 
-function describeRun(plan: RunPlan, paramCount: number, queueSize: number): string {
+/** The run in one line; with the built `head`, also its state's size (and, split across the ranks, rank 0's part). */
+function describeRun(plan: RunPlan, paramCount: number, queueSize: number, head?: Head): string {
   const c = plan.config;
+  const sharding = head?.sharding;
+  const headState = !head
+    ? ''
+    : sharding
+      ? `; head sharded across ${sharding.worldSize} ranks (--shard-head): rank ${sharding.rank} holds ${sharding.describe()}, head state ${formatBytes(head.stateBytes())} per rank`
+      : `; head state ${formatBytes(head.stateBytes())}${c.shardHead ? ' (--shard-head splits it only across the ranks of a distributed run)' : ''}`;
   return (
     `attfc: training ${c.backbone} (${(paramCount / 1e6).toFixed(2)}M params, ${c.inputSize}x${c.inputSize}) with head ${c.head} on ${plan.numClasses} identities / ${plan.numImages} images` +
     `${plan.synthetic ? ' (SYNTHETIC, rendered on demand)' : ''}; ` +
-    `${plan.totalSteps} steps of batch ${c.batchSize}${c.head === 'attfc' ? `, K=${c.sampleNum}, DCC ${queueSize} slots` : ''}${c.head === 'pfc' ? `, sample rate ${c.sampleRate}` : ''}`
+    `${plan.totalSteps} steps of batch ${c.batchSize}${c.head === 'attfc' ? `, K=${c.sampleNum}, DCC ${queueSize} slots` : ''}${c.head === 'pfc' ? `, sample rate ${c.sampleRate}` : ''}` +
+    headState
   );
 }

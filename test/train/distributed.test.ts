@@ -2,7 +2,8 @@
 // (and torchrun, when it is installed) on the torch backend. Two ranks with --sync-bn train exactly as
 // one process (and without it they differ, so the comparison can fail); a resume on another world size
 // continues exactly; a rank killed mid-run stops the run with one line; ranks given different options
-// are refused; a torchrun restart resumes by itself.
+// are refused; a torchrun restart resumes by itself; heads split across the ranks (--shard-head) train
+// as the whole head and save its checkpoint format.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -12,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { torchSkipReason } from '../helpers/engine.js';
 import { tinySynth } from '../helpers/tinySynth.js';
+import { loadCheckpoint, type CheckpointData } from '../../src/train/checkpoint.js';
 
 const skip = torchSkipReason();
 const data = await tinySynth();
@@ -104,6 +106,66 @@ test('two ranks with --sync-bn train as one process, without it they differ, and
   const back = await attfc(['--backend', 'torch', 'train', '--resume', path.join(synced, 'checkpoints', 'ckpt-000000002'), '--output', resumed]);
   assert.equal(back.code, 0, back.stderr);
   assertClose(losses(resumed), losses(synced).slice(2), 2e-4, 'resumed on one process');
+});
+
+/** Bytes from formatBytes's "6.0 KiB". */
+function parseBytes(text: string): number {
+  const [, n, unit] = /^([\d.]+) (B|KiB|MiB|GiB)$/.exec(text)!;
+  return Number(n) * 1024 ** ['B', 'KiB', 'MiB', 'GiB'].indexOf(unit);
+}
+
+/** The head's arrays of two checkpoints, and the optimizer's slot of FC's W (the last): the same names and sizes, values within `rel` of each array's largest. */
+function assertSameHeadState(a: CheckpointData, b: CheckpointData, rel: number, what: string): void {
+  const names = (c: CheckpointData) => {
+    const opt = Object.keys(c.arrays).filter((k) => k.startsWith('opt/'));
+    const last = `opt/${opt.length - 1}`;
+    return [...Object.keys(c.arrays).filter((k) => k.startsWith('head/')), ...((c.json.head as { kind: string }).kind === 'fc' ? [last] : [])].sort();
+  };
+  assert.deepEqual(names(a), names(b), `${what}: array names`);
+  for (const name of names(b)) {
+    const [x, y] = [a.arrays[name], b.arrays[name]];
+    assert.equal(x.length, y.length, `${what}: ${name} size`);
+    let scale = 0;
+    for (const v of y) scale = Math.max(scale, Math.abs(v));
+    for (let i = 0; i < y.length; i++) assert.ok(Math.abs(x[i] - y[i]) <= rel * scale, `${what}: ${name}[${i}] ${x[i]} vs ${y[i]}`);
+  }
+  const { pointer, filled, sampler } = b.json.head as Record<string, unknown>;
+  assert.deepEqual([pointer, filled, sampler], ['pointer', 'filled', 'sampler'].map((k) => (a.json.head as Record<string, unknown>)[k]), `${what}: ring and sampler`);
+}
+
+test('--shard-head: fc, pfc and attfc split across 2 ranks train as the whole head in one process, hold half of it per rank, save its checkpoint format and resume across sharded and whole', { skip, timeout: 600_000 }, async () => {
+  const heads = [['fc'], ['pfc', '--sample-rate', '0.3'], ['attfc']];
+  const out = (what: string, head: string) => path.join(dir, `${what}-${head}`);
+  const ckpt2 = (what: string, head: string) => path.join(out(what, head), 'checkpoints', 'ckpt-000000002');
+  const STEPS = ['--steps', '4', '--checkpoint-every', '2'];
+  const runs = await Promise.all(
+    heads.flatMap(([head, ...extra]) => [
+      attfc(['--backend', 'torch', 'train', '--sync-bn', ...TINY, ...QUIET, '--head', head, ...extra, ...STEPS, '--output', out('whole', head)]),
+      attfc(['train', '--nproc', '2', '--sync-bn', '--shard-head', ...TINY, ...QUIET, '--head', head, ...extra, ...STEPS, '--output', out('sharded', head)]),
+    ]),
+  );
+  for (const r of runs) assert.equal(r.code, 0, r.stderr);
+  heads.forEach(([head], k) => {
+    const [whole, sharded] = [runs[2 * k], runs[2 * k + 1]];
+    const holds = head === 'attfc' ? 'DCC slots 0\\.\\.7 of 16' : 'classes 0\\.\\.11 of 24';
+    const part = new RegExp(`; head sharded across 2 ranks \\(--shard-head\\): rank 0 holds ${holds}, head state ([\\d.]+ \\w+) per rank$`, 'm').exec(sharded.stderr);
+    const all = /; head state ([\d.]+ \w+)$/m.exec(whole.stderr);
+    assert.ok(part && all, `${head}: the runs' descriptions\n${sharded.stderr}\n${whole.stderr}`);
+    assert.ok(Math.abs(parseBytes(part[1]) / parseBytes(all[1]) - 0.5) < 0.03, `${head}: ${part[1]} per rank of the whole head's ${all[1]}`);
+    assertClose(losses(out('sharded', head)), losses(out('whole', head)), 2e-4, `${head}: --shard-head on 2 ranks vs one process`);
+    assertSameHeadState(loadCheckpoint(ckpt2('sharded', head)), loadCheckpoint(ckpt2('whole', head)), 1e-4, `${head}: checkpoint of step 2`);
+  });
+
+  // one process's checkpoints continue sharded (FC: W and its optimizer slot; AttFC: the DCC and its
+  // ring; test/heads/shardedHeads.test.ts restores every head's state), a sharded one continues whole
+  const resumed = ['fc', 'attfc'];
+  const resumes = await Promise.all([
+    ...resumed.map((head) => attfc(['train', '--nproc', '2', '--shard-head', '--resume', ckpt2('whole', head), '--output', out('to-sharded', head)])),
+    attfc(['--backend', 'torch', 'train', '--resume', ckpt2('sharded', 'attfc'), '--output', out('to-whole', 'attfc')]),
+  ]);
+  for (const r of resumes) assert.equal(r.code, 0, r.stderr);
+  for (const head of resumed) assertClose(losses(out('to-sharded', head)), losses(out('whole', head)).slice(2), 2e-4, `${head}: one process's checkpoint resumed sharded`);
+  assertClose(losses(out('to-whole', 'attfc')), losses(out('sharded', 'attfc')).slice(2), 2e-4, "attfc: a sharded run's checkpoint resumed in one process");
 });
 
 test('a rank killed mid-run: the run stops within a minute, one line names the rank and the step, no checkpoint', { skip, timeout: 300_000 }, async () => {

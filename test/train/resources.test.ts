@@ -86,6 +86,16 @@ test('on backend torch the baselines count their step and checkpoint copies: ful
   );
 });
 
+test('with --shard-head a rank counts its shard of the head; rank 0 also the whole head it assembles for each checkpoint', () => {
+  const c = parseTrainConfig({ data: 'synth:2059906x3@32', head: 'pfc', batchSize: 128, sampleRate: 0.1, shardHead: true });
+  const total = (split: { rank: number; worldSize: number } | null) => hostParts(c, 2_059_906, 6_179_718, 0, 'torch', true, split).reduce((a, p) => a + p.bytes, 0);
+  const whole = total(null);
+  const rank1 = total({ rank: 1, worldSize: 4 });
+  // a quarter of the tables and of the sampled step (the data's sampler order stays whole)
+  assert.ok(rank1 > 0.24 * whole && rank1 < 0.26 * whole, `rank 1: ${rank1} of ${whole}`);
+  assert.equal(total({ rank: 0, worldSize: 4 }) - total({ rank: 3, worldSize: 4 }), 8 * 2_059_906 * 512 + 16 * 512, 'rank 0: W and momentum whole, plus one more class in its tables (2,059,906 = 4 x 514,976 + 2)');
+});
+
 test('full FC on backend torch at 50,000,000 identities is refused before anything is allocated', { skip: torchSkipReason() }, async () => {
   const r = await guardedAttfc(['--backend', 'torch', 'train', '--data', 'synth:50000000x1@32', '--output', tmp(), '--backbone', 'mbf', '--head', 'fc', '--steps', '1', '--no-export']);
   assert.equal(r.killedByGuard, false, `memory grew past 1.5 GiB: ${r.stderr.slice(-400)}`);

@@ -6,6 +6,11 @@
 //   outside the tape:  classEncoder.update(); keys = classEncoder.embed(keyImages)
 //   inside the tape:   loss({ embeddings: f_q(x), labels, keyEmbeddings: keys })
 //   after the update:  afterStep() enqueues the step's GCCs (after its loss: never its own negatives)
+//
+// Sharded (--shard-head, a distributed run): each rank holds a contiguous range of the DCC's slots (a
+// ring of its own, kept in step with the global ring pointer: sharded/shardMath.ts) and writes only the
+// global batch's GCCs that land there; every rank scores the whole batch's gathered queries against
+// its slots, and the per-rank log-sum-exps meet in the sharded softmax (sharded/shardedSoftmax.ts).
 import * as tf from '@tensorflow/tfjs-core';
 import { AttfcError } from '../../errors.js';
 import { ARCFACE, l2Normalize, marginTargetLogit, validateMargin, type MarginOptions } from '../margin.js';
@@ -21,6 +26,10 @@ import { deviceDccSoftmax } from './deviceSoftmax.js';
 import { currentTorchBackend } from '../../engine/torch/rowTable.js';
 import type { TorchBackend } from '../../engine/torch/backend.js';
 import { rowShare, type HeadCollectives } from '../collectives.js';
+import { sameLabels } from '../shared.js';
+import { localRing, ownedRingRows } from '../sharded/shardMath.js';
+import { float32, headShard, int32, sliceRows, type TableShard } from '../sharded/shardState.js';
+import { gatherBatch, shardedCrossEntropy } from '../sharded/shardedSoftmax.js';
 
 export interface AttFcHeadOptions {
   numClasses: number;
@@ -57,6 +66,8 @@ export interface AttFcHeadOptions {
    * rank's GCCs in global-batch order (so it stays identical to one process's).
    */
   collectives?: HeadCollectives;
+  /** With collectives of more than one rank: hold only this rank's DCC slots (model parallel). */
+  shard?: boolean;
 }
 
 /** The paper's DCC size: floor(ratio * N / B) * B (may be 0 for tiny N; the head rejects that). */
@@ -111,6 +122,11 @@ export class AttFcHead implements Head {
   private pending: PendingBatch[] = [];
   private diag: Record<string, number> = {};
   private readonly collectives: HeadCollectives | undefined;
+  readonly sharding?: TableShard;
+  /** Sharded: the global ring's pointer and fill (`queue` holds this rank's slots as a ring of its own). */
+  private readonly ring = { pointer: 0, filled: 0 };
+  /** Sharded: the global batch's labels from prepare(). */
+  private batchLabels: Int32Array | null = null;
 
   constructor(opts: AttFcHeadOptions) {
     const { numClasses, embeddingSize, batchSize } = opts;
@@ -137,7 +153,9 @@ export class AttFcHead implements Head {
     this.queueSize = resolveQueueSize(opts);
     this.collectives = opts.collectives;
     this.torch = currentTorchBackend();
-    const dccOptions = { size: this.queueSize, dim: embeddingSize, chunkSlots: opts.chunkSlots, seed: opts.seed };
+    this.sharding = headShard(opts, this.queueSize, embeddingSize, 'attfc', 'DCC slots');
+    const [firstSlot, endSlot] = this.sharding?.range ?? [0, this.queueSize];
+    const dccOptions = { size: endSlot - firstSlot, firstSlot, dim: embeddingSize, chunkSlots: opts.chunkSlots, seed: opts.seed };
     if (this.torch) {
       this.queue = new DeviceClassContainer(this.torch, dccOptions);
       this.device = null;
@@ -151,7 +169,9 @@ export class AttFcHead implements Head {
   /** Where the last loss() spent its DCC time (uploads, cosine products, JS passes, gradient products). */
   lastDccTimings: DccSoftmaxTimings | null = null;
 
-  prepare(_labels: Int32Array): void {}
+  prepare(labels: Int32Array): void {
+    if (this.sharding) this.batchLabels = labels.slice();
+  }
 
   /**
    * Mean ArcFace cross-entropy of [q.c | q.Q_1..q.Q_S] with target column 0. Needs keyEmbeddings
@@ -179,45 +199,117 @@ export class AttFcHead implements Head {
       });
       const cosPositive = tf.sum(tf.mul(qn, tf.tensor2d(gcc.centres, [B, D])), 1) as tf.Tensor1D;
       const positive = marginTargetLogit(cosPositive, this.margin);
+      if (this.sharding) {
+        const sharded = this.shardedLoss(qn, labels, positive, cosPositive, gcc.weights, keyQuality, needGradient, this.sharding);
+        this.pending.push({ centres: gcc.centres, labels: labels.slice() });
+        return sharded;
+      }
 
-      const dcc: { result?: Omit<DccSoftmaxResult, 'gradient'> } = {};
-      // A_i = log sum_j exp(s * zhat_ij) over the DCC, with its gradient computed in the same pass
-      const negatives = tf.customGrad((q, save) => {
-        const settings = { labels, scale: this.margin.s, masking: this.masking, needGradient };
-        const queue = this.queue;
-        if (queue instanceof DeviceClassContainer) {
-          const r = deviceDccSoftmax(this.torch!, queue, { ...settings, queries: q as tf.Tensor2D });
-          dcc.result = r;
-          if (r.gradient) (save as tf.GradSaveFunc)([r.gradient]);
-          return {
-            value: tf.tensor1d(Float32Array.from(r.logSumExp)),
-            gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
-              if (!saved.length) throw new Error('head attfc: gradient requested for a loss computed without a gradient tape');
-              return tf.mul(tf.reshape(dy as tf.Tensor, [B, 1]), saved[0]);
-            },
-          };
-        }
-        // in JS memory: the input tensor's values are `queries`, read above
-        const r = dccSoftmax(queue, this.device!, { ...settings, queries, hotChunks: this.chunksWrittenNext(queue, B) });
-        dcc.result = r;
-        return {
-          value: tf.tensor1d(Float32Array.from(r.logSumExp)),
-          gradFunc: (dy: tf.Tensor | tf.Tensor[]) => {
-            if (!r.gradient) throw new Error('head attfc: gradient requested for a loss computed without a gradient tape');
-            return tf.mul(tf.reshape(dy as tf.Tensor, [B, 1]), tf.tensor2d(r.gradient, [B, D]));
-          },
-        };
-      }) as unknown as (q: tf.Tensor2D) => tf.Tensor1D;
-      const dccLogSumExp = negatives(qn);
-
-      const logSumExp = tf.logSumExp(tf.stack([positive, dccLogSumExp], 1), 1);
+      const dcc = this.dccLogSumExp(qn, queries, labels, needGradient, B + this.pendingRows());
+      const logSumExp = tf.logSumExp(tf.stack([positive, dcc.logSumExp], 1), 1);
       const loss = tf.mul(tf.mean(tf.sub(logSumExp, positive)), rowShare(this.collectives, B)) as tf.Scalar;
 
       this.pending.push({ centres: gcc.centres, labels: labels.slice() });
-      this.recordDiagnostics(loss, cosPositive, dcc.result!, gcc.weights, B, keyQuality);
-      this.lastDccTimings = dcc.result!.timings;
+      this.recordDiagnostics(loss.dataSync()[0] / rowShare(this.collectives, B), cosPositive, dcc.result, gcc.weights, B, keyQuality);
+      this.lastDccTimings = dcc.result.timings;
       return loss;
     });
+  }
+
+  /**
+   * A_i = log sum_j exp(s * zhat_ij) over this process's DCC for the unit queries `qn` [n, D] (values
+   * `queries`), with its gradient computed in the same pass. `rowsWrittenNext`: slots the coming
+   * enqueue writes into this DCC (a hint for which chunks to keep on the device).
+   */
+  private dccLogSumExp(
+    qn: tf.Tensor2D,
+    queries: Float32Array,
+    labels: Int32Array,
+    needGradient: boolean,
+    rowsWrittenNext: number,
+  ): { logSumExp: tf.Tensor1D; result: Omit<DccSoftmaxResult, 'gradient'> } {
+    const n = labels.length;
+    const D = this.embeddingSize;
+    const dcc: { result?: Omit<DccSoftmaxResult, 'gradient'> } = {};
+    const negatives = tf.customGrad((q, save) => {
+      const settings = { labels, scale: this.margin.s, masking: this.masking, needGradient };
+      const queue = this.queue;
+      if (queue instanceof DeviceClassContainer) {
+        const r = deviceDccSoftmax(this.torch!, queue, { ...settings, queries: q as tf.Tensor2D });
+        dcc.result = r;
+        if (r.gradient) (save as tf.GradSaveFunc)([r.gradient]);
+        return {
+          value: tf.tensor1d(Float32Array.from(r.logSumExp)),
+          gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+            if (!saved.length) throw new Error('head attfc: gradient requested for a loss computed without a gradient tape');
+            return tf.mul(tf.reshape(dy as tf.Tensor, [n, 1]), saved[0]);
+          },
+        };
+      }
+      // in JS memory: the input tensor's values are `queries`
+      const r = dccSoftmax(queue, this.device!, { ...settings, queries, hotChunks: this.chunksWrittenNext(queue, rowsWrittenNext) });
+      dcc.result = r;
+      return {
+        value: tf.tensor1d(Float32Array.from(r.logSumExp)),
+        gradFunc: (dy: tf.Tensor | tf.Tensor[]) => {
+          if (!r.gradient) throw new Error('head attfc: gradient requested for a loss computed without a gradient tape');
+          return tf.mul(tf.reshape(dy as tf.Tensor, [n, 1]), tf.tensor2d(r.gradient, [n, D]));
+        },
+      };
+    }) as unknown as (q: tf.Tensor2D) => tf.Tensor1D;
+    const logSumExp = negatives(qn);
+    return { logSumExp, result: dcc.result! };
+  }
+
+  /**
+   * The sharded loss (inside loss()'s tidy): this rank's DCC slots score every row of the gathered
+   * batch; a row's positive column joins the part of its own rank, whose loss() computed it.
+   */
+  private shardedLoss(
+    qn: tf.Tensor2D,
+    labels: Int32Array,
+    positive: tf.Tensor1D,
+    cosPositive: tf.Tensor1D,
+    attention: Float32Array,
+    keyQuality: Float32Array | undefined,
+    needGradient: boolean,
+    shard: TableShard,
+  ): tf.Scalar {
+    const c = shard.collectives;
+    const all = this.batchLabels;
+    const [start, end] = c.rows;
+    if (!all || !sameLabels(labels, all.subarray(start, end))) throw new Error('head attfc: loss() labels are not the rows of the batch given to prepare()');
+    const Bg = all.length;
+    const qAll = gatherBatch(c, qn);
+    // a bound on the own slots the coming enqueues write (a device-placement hint only)
+    const dcc = this.dccLogSumExp(qAll, qAll.dataSync() as Float32Array, all, needGradient, Math.min(shard.ownRows, Bg * (this.pending.length + 1)));
+    const holdsTarget = Uint8Array.from({ length: Bg }, (_, i) => (i >= start && i < end ? 1 : 0));
+    const target = tf.pad(positive, [[start, Bg - end]]) as tf.Tensor1D;
+    const withPositive = tf.logSumExp(tf.stack([target, dcc.logSumExp], 1), 1);
+    const partial = tf.where(tf.tensor1d(holdsTarget, 'bool'), withPositive, dcc.logSumExp) as tf.Tensor1D;
+    const hardest = Float64Array.from(dcc.result.hardestNegative, (h) => (Number.isNaN(h) ? -Infinity : h));
+    const cos = cosPositive.dataSync();
+    let positiveSum = 0;
+    for (let i = 0; i < cos.length; i++) positiveSum += cos[i];
+    const r = shardedCrossEntropy(c, { partial, target, holdsTarget, max: [hardest], sum: [Float64Array.of(positiveSum, dcc.result.maskedCount)] });
+    const [reducedHardest] = r.max;
+    const [[positiveTotal, maskedTotal]] = r.sum;
+    let hardestSum = 0;
+    let rows = 0;
+    for (const h of reducedHardest) {
+      if (h === -Infinity) continue;
+      hardestSum += h;
+      rows++;
+    }
+    this.diag = {
+      loss: r.batchLoss,
+      positiveCos: positiveTotal / Bg,
+      hardestNegCos: rows ? hardestSum / rows : NaN,
+      ...attentionStats(attention, this.sampleNum - 1, keyQuality),
+      maskedFraction: maskedTotal / (Bg * this.queueSize),
+    };
+    this.lastDccTimings = dcc.result.timings;
+    return r.loss;
   }
 
   trainableVariables(): tf.Variable[] {
@@ -228,14 +320,43 @@ export class AttFcHead implements Head {
     return [];
   }
 
-  /** Enqueues the GCCs of every loss() since the last afterStep(), in order (with collectives: every rank's, in rank order). */
+  /**
+   * Enqueues the GCCs of every loss() since the last afterStep(), in order (with collectives: every
+   * rank's, in rank order; sharded: those landing in this rank's slots).
+   */
   afterStep(_stepGrads: tf.Tensor[], _sgd: SgdSettings): void {
     const all = this.collectives;
     for (const p of this.pending) {
-      if (all) this.queue.enqueue(all.allGather(p.centres), all.allGather(p.labels));
+      if (this.sharding) this.enqueueOwn(all!.allGather(p.centres), all!.allGather(p.labels), this.sharding);
+      else if (all) this.queue.enqueue(all.allGather(p.centres), all.allGather(p.labels));
       else this.queue.enqueue(p.centres, p.labels);
     }
     this.pending = [];
+  }
+
+  /** Writes the rows of a global enqueue that land in this rank's slots into its own ring, and advances the global one. */
+  private enqueueOwn(centres: Float32Array, labels: Int32Array, shard: TableShard): void {
+    const D = this.embeddingSize;
+    const S = this.queueSize;
+    const { pointer, filled } = this.ring;
+    const expected = localRing(pointer, filled, shard.range);
+    if (this.queue.pointer !== expected.pointer || this.queue.filled !== expected.filled)
+      throw new Error(`head attfc: the DCC shard's ring (pointer ${this.queue.pointer}, fill ${this.queue.filled}) is out of step with the global ring's (${pointer}, ${filled})`);
+    const runs = ownedRingRows(pointer, labels.length, S, shard.range);
+    const count = runs.reduce((a, [, n]) => a + n, 0);
+    if (count > 0) {
+      const v = new Float32Array(count * D);
+      const l = new Int32Array(count);
+      let at = 0;
+      for (const [row, n] of runs) {
+        v.set(centres.subarray(row * D, (row + n) * D), at * D);
+        l.set(labels.subarray(row, row + n), at);
+        at += n;
+      }
+      this.queue.enqueue(v, l);
+    }
+    this.ring.pointer = (pointer + labels.length) % S;
+    this.ring.filled = Math.min(S, filled + labels.length);
   }
 
   /**
@@ -249,7 +370,7 @@ export class AttFcHead implements Head {
 
   /** dccFill: the share of DCC slots holding GCCs. */
   stateDiagnostics(): Record<string, number> {
-    return { dccFill: this.queue.filled / this.queueSize };
+    return { dccFill: (this.sharding ? this.ring.filled : this.queue.filled) / this.queueSize };
   }
 
   /** Bytes of the DCC (JS layouts or the libtorch table, labels, index) plus its resident device chunks. */
@@ -259,11 +380,21 @@ export class AttFcHead implements Head {
 
   /**
    * The DCC as slot-major [S, D] chunks `dcc.0`, `dcc.1`, ... and `dccLabels` [S]: LIVE arrays,
-   * serialise them before the next afterStep(). json: sizes, pointer, fill, RNG state.
+   * serialise them before the next afterStep(). json: sizes, pointer, fill, RNG state. Sharded: a
+   * collective; the whole DCC on rank 0 only.
    */
   getState(): HeadState {
-    const s = this.queue.getState();
-    const arrays: Record<string, Float32Array | Int32Array> = { dccLabels: s.labels };
+    const shard = this.sharding;
+    // a shard sends its slots piece by piece, straight from its DCC
+    const s = shard
+      ? {
+          vectors: shard.gather((start, n) => this.queue.readSlots(start, n), float32) ?? [],
+          labels: shard.gather([this.queue.labels], int32, { dim: 1, chunkValues: this.queueSize })?.[0],
+          ...this.ring,
+          rng: this.queue.rngState(),
+        }
+      : this.queue.getState();
+    const arrays: Record<string, Float32Array | Int32Array> = s.labels ? { dccLabels: s.labels } : {};
     s.vectors.forEach((v, i) => (arrays[`dcc.${i}`] = v));
     return {
       arrays,
@@ -308,7 +439,20 @@ export class AttFcHead implements Head {
     const labels = s.arrays.dccLabels;
     if (!(labels instanceof Int32Array)) throw new AttfcError(`${what}: dccLabels must be int32`);
     const rng = Array.isArray(s.json.rng) ? (s.json.rng as unknown[]).map((x) => (x === null ? NaN : Number(x))) : undefined;
-    this.queue.setState({ vectors, labels, pointer: Number(s.json.pointer), filled: Number(s.json.filled), rng }, what);
+    const pointer = Number(s.json.pointer);
+    const filled = Number(s.json.filled);
+    if (this.sharding) {
+      // this rank's slots of the whole DCC, as a ring of their own
+      const shard = this.sharding;
+      const S = this.queueSize;
+      if (!(Number.isInteger(pointer) && pointer >= 0 && pointer < S)) throw new AttfcError(`${what}: pointer ${pointer} is not a slot in 0..${S - 1}`);
+      if (!(Number.isInteger(filled) && filled >= 0 && filled <= S)) throw new AttfcError(`${what}: filled ${filled} is not in 0..${S}`);
+      if (labels.length !== S) throw new AttfcError(`${what}: ${labels.length} labels, expected ${S}`);
+      const own = localRing(pointer, filled, shard.range);
+      const ownVectors = shard.slice(vectors, float32, what);
+      this.queue.setState({ vectors: [ownVectors], labels: sliceRows([labels], 1, shard.range, int32), ...own, rng }, what);
+      Object.assign(this.ring, { pointer, filled });
+    } else this.queue.setState({ vectors, labels, pointer, filled, rng }, what);
     this.device?.invalidateAll();
     this.pending = [];
   }
@@ -319,10 +463,13 @@ export class AttFcHead implements Head {
     this.pending = [];
   }
 
-  /** Chunks the pending GCCs plus a batch of b will overwrite at the next afterStep(). */
-  private chunksWrittenNext(q: DynamicClassContainer, b: number): Set<number> {
-    let rows = b;
-    for (const p of this.pending) rows += p.labels.length;
+  /** Rows of the GCCs waiting for afterStep(). */
+  private pendingRows(): number {
+    return this.pending.reduce((a, p) => a + p.labels.length, 0);
+  }
+
+  /** Chunks the next afterStep() overwrites when it writes `rows` slots of q. */
+  private chunksWrittenNext(q: DynamicClassContainer, rows: number): Set<number> {
     const hot = new Set<number>();
     let slot = q.pointer;
     for (let left = Math.min(rows, q.size); left > 0; ) {
@@ -335,8 +482,9 @@ export class AttFcHead implements Head {
     return hot;
   }
 
+  /** `loss`: the mean over this process's rows (what the trainer averages over the ranks by rows). */
   private recordDiagnostics(
-    loss: tf.Scalar,
+    loss: number,
     cosPositive: tf.Tensor1D,
     dcc: Omit<DccSoftmaxResult, 'gradient'>,
     weights: Float32Array,
@@ -354,7 +502,7 @@ export class AttFcHead implements Head {
       rows++;
     }
     this.diag = {
-      loss: loss.dataSync()[0],
+      loss,
       positiveCos: positive / B,
       hardestNegCos: rows ? hardest / rows : NaN,
       ...attentionStats(weights, this.sampleNum - 1, keyQuality),

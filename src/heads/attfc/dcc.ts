@@ -8,6 +8,7 @@
 // A label -> slots index (one doubly linked list per label) lets masking find every same-label slot
 // without materialising a B x S mask.
 import { copyChunked } from '../../util/chunks.js';
+import { float32, sliceRows } from '../sharded/shardState.js';
 import { AttfcError } from '../../errors.js';
 import { Rng } from '../../util/rng.js';
 
@@ -20,6 +21,11 @@ export interface DccOptions {
   chunkSlots?: number;
   /** Seed of the random initial centres. */
   seed: number;
+  /**
+   * The slot of a larger ring this container's slot 0 is (a rank's shard of the DCC, --shard-head):
+   * its initial centres and placeholder labels are that ring's slots'. Default 0.
+   */
+  firstSlot?: number;
 }
 
 export const DEFAULT_CHUNK_SLOTS = 4096;
@@ -46,11 +52,15 @@ export class DccSlots {
   private readonly next: Int32Array;
   private readonly prev: Int32Array;
 
-  constructor(readonly size: number) {
+  /** `firstSlot`: see DccOptions.firstSlot. */
+  constructor(
+    readonly size: number,
+    firstSlot = 0,
+  ) {
     this.labels = new Int32Array(size);
     this.next = new Int32Array(size).fill(-1);
     this.prev = new Int32Array(size).fill(-1);
-    for (let slot = 0; slot < size; slot++) this.labels[slot] = placeholderLabel(slot);
+    for (let slot = 0; slot < size; slot++) this.labels[slot] = placeholderLabel(firstSlot + slot);
   }
 
   /** Checks an enqueue of b rows with these labels; throws before anything is written. */
@@ -198,6 +208,7 @@ export abstract class DccContainer {
   readonly numChunks: number;
   protected readonly slots: DccSlots;
   protected readonly rng: Rng;
+  private readonly firstSlot: number;
 
   constructor(opts: DccOptions, defaultChunkSlots: number) {
     const chunkSlots = opts.chunkSlots ?? defaultChunkSlots;
@@ -206,8 +217,17 @@ export abstract class DccContainer {
     this.dim = opts.dim;
     this.chunkSlots = Math.min(chunkSlots, this.size);
     this.numChunks = Math.ceil(this.size / this.chunkSlots);
-    this.slots = new DccSlots(this.size);
+    this.firstSlot = opts.firstSlot ?? 0;
+    this.slots = new DccSlots(this.size, this.firstSlot);
     this.rng = new Rng(opts.seed);
+  }
+
+  /** The generator of the initial centres, past the slots before firstSlot (drawn and dropped, block by block). */
+  protected initialCentres(): (out: Float32Array) => void {
+    const fill = randomUnitRows(this.rng, this.dim);
+    const block = new Float32Array(Math.min(this.firstSlot, 4096) * this.dim);
+    for (let left = this.firstSlot; left > 0; left -= block.length / this.dim) fill(left * this.dim < block.length ? block.subarray(0, left * this.dim) : block);
+    return fill;
   }
 
   /** Label of every slot (placeholders are negative). */
@@ -242,6 +262,11 @@ export abstract class DccContainer {
     this.slots.forEachSlotWithLabel(label, fn);
   }
 
+  /** The state of the generator of the initial centres (checkpointed). */
+  rngState(): number[] {
+    return this.rng.getState();
+  }
+
   /** Every slot whose label is `label`, ascending. */
   slotsWithLabel(label: number): number[] {
     const out: number[] = [];
@@ -259,6 +284,8 @@ export abstract class DccContainer {
   }
 
   abstract vector(slot: number): Float32Array;
+  /** The centres of slots [start, start + count), slot-major (a copy, or a view of JS memory). */
+  abstract readSlots(start: number, count: number): Float32Array;
   abstract enqueue(vectors: Float32Array, labels: Int32Array): void;
   abstract bytes(): number;
   abstract getState(): { vectors: Float32Array[]; labels: Int32Array; pointer: number; filled: number; rng: number[] };
@@ -274,7 +301,7 @@ export class DynamicClassContainer extends DccContainer {
   constructor(opts: DccOptions) {
     super(opts, DEFAULT_CHUNK_SLOTS);
     this.versions = new Uint32Array(this.numChunks);
-    const fill = randomUnitRows(this.rng, this.dim);
+    const fill = this.initialCentres();
     for (let k = 0; k < this.numChunks; k++) {
       const n = this.chunkLength(k);
       const chunk = new Float32Array(n * this.dim);
@@ -305,6 +332,10 @@ export class DynamicClassContainer extends DccContainer {
     const k = this.chunkOf(slot);
     const j = slot - this.chunkStart(k);
     return this.slotMajorChunks[k].slice(j * this.dim, (j + 1) * this.dim);
+  }
+
+  readSlots(start: number, count: number): Float32Array {
+    return sliceRows(this.slotMajorChunks, this.dim, [start, start + count], float32);
   }
 
   /**

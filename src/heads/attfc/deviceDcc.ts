@@ -3,7 +3,7 @@
 // are those of the JS container (dcc.ts), so a run can move between backends.
 import type { TorchBackend } from '../../engine/torch/backend.js';
 import { TorchRowTable } from '../../engine/torch/rowTable.js';
-import { DccContainer, randomUnitRows, type DccOptions } from './dcc.js';
+import { DccContainer, type DccOptions } from './dcc.js';
 
 /** Slots per chunk of the device softmax: long chunks keep the matrix products efficient. */
 export const DEVICE_CHUNK_SLOTS = 65536;
@@ -13,7 +13,7 @@ export class DeviceClassContainer extends DccContainer {
 
   constructor(backend: TorchBackend, opts: DccOptions) {
     super(opts, DEVICE_CHUNK_SLOTS);
-    const fill = randomUnitRows(this.rng, this.dim);
+    const fill = this.initialCentres();
     this.table = new TorchRowTable(backend, this.size, this.dim, (_start, count) => {
       const rows = new Float32Array(count * this.dim);
       fill(rows);
@@ -24,6 +24,10 @@ export class DeviceClassContainer extends DccContainer {
   /** A copy of the centre in `slot`. */
   vector(slot: number): Float32Array {
     return this.table.readRange(slot, 1);
+  }
+
+  readSlots(start: number, count: number): Float32Array {
+    return this.table.readRange(start, count);
   }
 
   /** Writes b centres ([b, D] row-major, unit vectors) at the pointer, wrapping around. */

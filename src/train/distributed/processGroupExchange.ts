@@ -86,6 +86,7 @@ export class ProcessGroupExchange implements GradientExchange {
       rows: this.rows,
       allGather: <T extends Float32Array | Int32Array>(values: T) => pg.allGatherValues(values),
       allReduce: <T extends Float32Array | Float64Array>(values: T, op: ReduceOp) => pg.allReduceValues(values, op),
+      broadcast: <T extends Float32Array | Int32Array>(values: T, root: number) => pg.broadcastValues(values, root),
       allGatherTensor: (t: tf.Tensor) => pg.allGather(t),
       allReduceTensor: (t: tf.Tensor, op: ReduceOp) => pg.allReduce([t], op)[0],
     };
