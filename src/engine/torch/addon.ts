@@ -44,6 +44,10 @@ export interface TorchAddon {
   dccRows(z: number, scale: number): [number, number];
   /** PyTorch's SGD step in one pass over float32 CPU tensors: [w', v'] with v' = mu v + (g + wd w), w' = w - lr v'. */
   sgdStep(w: number, g: number, v: number, lr: number, momentum: number, weightDecay: number): [number, number];
+  /** The caching CPU allocator (native/cpu_allocator.cc): free blocks kept for reuse, and its counters. */
+  allocatorStats(): { cachedBytes: number; cachedBlocks: number; limitBytes: number; hits: number; misses: number; active: boolean };
+  /** Gives every cached free block back to the system; returns how many. */
+  emptyCache(): number;
 }
 
 /** Where the addon is looked for: ATTFC_TORCH_ADDON, else native/build/ at the package root. */
