@@ -3,8 +3,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { batchNormTrain, batchNormInfer, type BatchStats } from '../engine/batchNorm.js';
 import { prelu } from '../engine/prelu.js';
+import { createNativeGraph, nativeGraphActive, runNativeGraph } from '../engine/torch/graph.js';
+import type { NativeGraph } from '../engine/torch/addon.js';
 import { Rng } from '../util/rng.js';
 import { initialValues } from './init.js';
+import { nativeProgram, type NativeProgram } from './nativeProgram.js';
 import type { ArchitectureSpec, BatchNormNode, ConvNode, DenseNode, LayerNode } from './spec.js';
 import { groupWidths, paramSpecs } from './spec.js';
 import type { Backbone, NamedVariable, ResolvedBackboneOptions } from './types.js';
@@ -17,6 +20,8 @@ export class GraphBackbone implements Backbone {
   private readonly named: NamedVariable[];
   private readonly byName = new Map<string, tf.Variable>();
   private readonly dropoutRng: Rng;
+  /** The spec as a native graph (backend torch), made on first use. */
+  private native: { program: NativeProgram; graph: NativeGraph; trainable: number[] } | null = null;
 
   constructor(
     readonly name: string,
@@ -55,6 +60,7 @@ export class GraphBackbone implements Backbone {
     const [, h, w, c] = x.shape;
     if (x.rank !== 4 || h !== s || w !== s || c !== this.spec.inputChannels)
       throw new Error(`${this.name}.apply: expected NHWC input [B, ${s}, ${s}, ${this.spec.inputChannels}], got [${x.shape.join(', ')}]`);
+    if (nativeGraphActive()) return tf.tidy(() => this.runNative(x, training));
     return tf.tidy(() => this.run(this.spec.nodes, x, training)) as tf.Tensor2D;
   }
 
@@ -105,6 +111,43 @@ export class GraphBackbone implements Backbone {
     const found = this.byName.get(name);
     if (!found) throw new Error(`${this.name}: no variable ${name} (disposed?)`);
     return found;
+  }
+
+  /**
+   * The same function as run(), as one native graph on backend torch (src/engine/torch/graph.ts): the
+   * dropout masks are drawn as tf.dropout draws them, and the running statistics assigned as batchNorm() does.
+   */
+  private runNative(x: tf.Tensor4D, training: boolean): tf.Tensor2D {
+    if (!this.native) {
+      const index = new Map(this.named.map((v, i) => [v.name, i]));
+      const program = nativeProgram(this.spec, (name) => {
+        const i = index.get(name);
+        if (i === undefined) throw new Error(`${this.name}: no variable ${name}`);
+        return i;
+      });
+      const trainable = this.named.flatMap((v, i) => (v.kind === 'param' ? [i] : []));
+      this.native = { program, graph: createNativeGraph(program.program), trainable };
+    }
+    const { program, graph, trainable } = this.native;
+    const masks = training
+      ? program.dropouts.map(({ rate, features }) => {
+          const keep = 1 - rate;
+          return tf.div(tf.floor(tf.add(tf.randomUniform([x.shape[0], features], 0, 1, 'float32', this.dropoutRng.nextUint32()), keep)), keep);
+        })
+      : [];
+    return runNativeGraph({
+      graph,
+      x,
+      params: this.named.map((v) => v.variable),
+      trainable,
+      masks,
+      training,
+      onStats: (stats) =>
+        program.norms.forEach((name, i) => {
+          this.v(`${name}.running_mean`).assign(stats[2 * i]);
+          this.v(`${name}.running_var`).assign(stats[2 * i + 1]);
+        }),
+    });
   }
 
   /** `observe` sees each batch norm's input (normInputMoments). */
