@@ -9,7 +9,12 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { setupEngine, torchSkipReason } from '../../helpers/engine.js';
 import { randomArray } from '../kernelCompare.js';
-import { createBackbone, type BackboneOptions } from '../../../src/backbones/index.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createBackbone, loadEmbeddingModel, saveEmbeddingModel, type BackboneOptions } from '../../../src/backbones/index.js';
+import { embedderFromLayersModel } from '../../../src/eval/embedder.js';
+import { loadModelEmbedder } from '../../../src/eval/modelEmbedder.js';
 import { nativeGraphActive } from '../../../src/engine/torch/graph.js';
 import type { TorchBackend } from '../../../src/engine/torch/index.js';
 
@@ -136,5 +141,33 @@ test('ATTFC_TORCH_GRAPH=0 runs the op-by-op path on torch, with the same results
     assert.ok(worst(graph, ops) < 3e-3);
   } finally {
     delete process.env.ATTFC_TORCH_GRAPH;
+  }
+});
+
+test('a saved attfc model embeds through the native graph on torch (attfc eval, attfc embed, loadEmbedder), as its layers model does', { skip }, async () => {
+  await tf.setBackend('torch');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'attfc-graph-'));
+  const x = tf.tensor4d(randomArray(3 * 16 * 16 * 3, 8), [3, 16, 16, 3]);
+  try {
+    const b = createBackbone('mbf', { inputSize: 16, widthMultiplier: 0.25, embeddingSize: 8, seed: 3 });
+    // running statistics away from their initial values
+    for (let i = 0; i < 3; i++) tf.tidy(() => b.apply(x, true));
+    await saveEmbeddingModel(b, dir, {});
+    b.dispose();
+    const loaded = await loadModelEmbedder(dir);
+    assert.equal(loaded.runs, 'native graph');
+    const { model } = await loadEmbeddingModel(dir);
+    const [graph, layers] = tf.tidy(() => [loaded.embedder.embed(x), embedderFromLayersModel(model, 16).embed(x)].map((t) => t.dataSync().slice() as Float32Array));
+    assert.ok(worst([graph], [layers]) < 1e-4, `relative L2 error ${worst([graph], [layers])}`);
+    loaded.dispose();
+    model.dispose();
+    process.env.ATTFC_TORCH_GRAPH = '0';
+    const plain = await loadModelEmbedder(dir);
+    assert.equal(plain.runs, 'layers model');
+    plain.dispose();
+  } finally {
+    delete process.env.ATTFC_TORCH_GRAPH;
+    x.dispose();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
