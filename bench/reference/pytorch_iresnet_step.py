@@ -13,12 +13,11 @@ Needs Debian's python3-torch (1.13) and libopenblas0-pthread:
   /usr/bin/python3 bench/reference/pytorch_iresnet_step.py --threads 2 [--depth 50 --batch 32]
 """
 import argparse
-import math
-import time
 
 import torch
 from torch import nn
-import torch.nn.functional as F
+
+from step_common import add_step_arguments, time_steps
 
 
 class Block(nn.Module):
@@ -62,59 +61,13 @@ class IResNet(nn.Module):
         return self.features(self.fc(self.drop(torch.flatten(x, 1))))
 
 
-def arcface_ce(emb, weight, labels, s=64.0, m=0.5):
-    cos = F.linear(F.normalize(emb), F.normalize(weight)).clamp(-1 + 1e-7, 1 - 1e-7)
-    target = cos.gather(1, labels[:, None])
-    with_margin = torch.cos(torch.acos(target) + m)
-    logits = cos.scatter(1, labels[:, None], with_margin) * s
-    return F.cross_entropy(logits, labels)
-
-
 def main():
     p = argparse.ArgumentParser()
     p.add_argument('--depth', type=int, default=18, choices=sorted(LAYERS))
-    p.add_argument('--batch', type=int, default=8)
-    p.add_argument('--size', type=int, default=112)
-    p.add_argument('--classes', type=int, default=10000)
-    p.add_argument('--steps', type=int, default=5)
-    p.add_argument('--threads', type=int, default=2)
-    p.add_argument('--channels-last', action='store_true', help='run the network in channels-last memory')
-    p.add_argument('--profile', action='store_true', help="print torch.autograd.profiler's table of one more step")
+    add_step_arguments(p, batch=8)
     a = p.parse_args()
-    torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    net = IResNet(a.depth, a.size)
-    weight = nn.Parameter(torch.randn(a.classes, 512) * 0.01)
-    params = sum(p.numel() for p in net.parameters())
-    opt = torch.optim.SGD([*net.parameters(), weight], lr=0.1, momentum=0.9, weight_decay=5e-4)
-    x = torch.randn(a.batch, 3, a.size, a.size)
-    if a.channels_last:
-        net = net.to(memory_format=torch.channels_last)
-        x = x.contiguous(memory_format=torch.channels_last)
-    labels = torch.tensor([(i * 7919) % a.classes for i in range(a.batch)])
-
-    def one_step():
-        opt.zero_grad(set_to_none=True)
-        loss = arcface_ce(net(x), weight, labels)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
-        opt.step()
-        return loss
-
-    times = []
-    for step in range(a.steps + 1):
-        t0 = time.perf_counter()
-        loss = one_step()
-        dt = time.perf_counter() - t0
-        print(f'step {step}: {dt:.3f} s, loss {loss.item():.3f}' + (' (warm-up)' if step == 0 else ''))
-        if step > 0:
-            times.append(dt)
-    if a.profile:
-        with torch.autograd.profiler.profile() as prof:
-            one_step()
-        print(prof.key_averages().table(sort_by='self_cpu_time_total', row_limit=25))
-    times.sort()
-    med = times[len(times) // 2]
+    med, _, params = time_steps(IResNet(a.depth, a.size), a)
     print(f'PyTorch {torch.__version__}, {a.threads} threads, IResNet-{a.depth} ({params:,} backbone params), '
           f'{a.size}x{a.size}, batch {a.batch}, {a.classes:,}-class ArcFace full FC{", channels-last" if a.channels_last else ""}: median step {med:.3f} s '
           f'= {a.batch / med:.2f} img/s')

@@ -4,19 +4,19 @@ GDC head), with attfc's two generalisations: `--width` scales every channel coun
 widthMultiplier does (rounded, at least 8; 1 keeps the reference) and the GDC kernel is the final
 feature-map side (7 at 112x112), so the demo's model (MobileFaceNet x0.5 at 32x32) can be measured too.
 
-One step = forward, a 10k-class ArcFace full-FC head (s 64, m 0.5), backward, gradient clipping of the
-backbone (norm 5) and momentum SGD: the same work as attfc's bench step (bench/lib/step.ts).
+One step (step_common.py) = forward, a 10k-class ArcFace full-FC head (s 64, m 0.5), backward, gradient
+clipping of the backbone (norm 5) and momentum SGD: the same work as attfc's bench step (bench/lib/step.ts).
 `--profile` also prints torch.autograd.profiler's per-operator table of one step.
 
 Needs Debian's python3-torch (1.13) and libopenblas0-pthread:
   /usr/bin/python3 bench/reference/pytorch_mobilefacenet_step.py --size 112 --batch 32 --threads 2
 """
 import argparse
-import time
 
 import torch
 from torch import nn
-import torch.nn.functional as F
+
+from step_common import add_step_arguments, time_steps
 
 
 def width(c, m):
@@ -83,59 +83,14 @@ class MobileFaceNet(nn.Module):
         return self.features(self.fc(torch.flatten(self.body(x), 1)))
 
 
-def arcface_ce(emb, weight, labels, s=64.0, m=0.5):
-    cos = F.linear(F.normalize(emb), F.normalize(weight)).clamp(-1 + 1e-7, 1 - 1e-7)
-    target = cos.gather(1, labels[:, None])
-    logits = cos.scatter(1, labels[:, None], torch.cos(torch.acos(target) + m)) * s
-    return F.cross_entropy(logits, labels)
-
-
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument('--batch', type=int, default=32)
-    p.add_argument('--size', type=int, default=112)
     p.add_argument('--scale', type=int, default=2, help="insightface's scale (mbf: 2)")
     p.add_argument('--width', type=float, default=1.0, help="attfc's width multiplier")
-    p.add_argument('--classes', type=int, default=10000)
-    p.add_argument('--steps', type=int, default=5)
-    p.add_argument('--threads', type=int, default=2)
-    p.add_argument('--channels-last', action='store_true', help='run the network in channels-last memory')
-    p.add_argument('--profile', action='store_true', help="print torch.autograd.profiler's table of one more step")
+    add_step_arguments(p, batch=32)
     a = p.parse_args()
-    torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    net = MobileFaceNet(a.size, 512, a.scale, a.width)
-    weight = nn.Parameter(torch.randn(a.classes, 512) * 0.01)
-    params = sum(q.numel() for q in net.parameters())
-    opt = torch.optim.SGD([*net.parameters(), weight], lr=0.1, momentum=0.9, weight_decay=5e-4)
-    x = torch.randn(a.batch, 3, a.size, a.size)
-    if a.channels_last:
-        net = net.to(memory_format=torch.channels_last)
-        x = x.contiguous(memory_format=torch.channels_last)
-    labels = torch.tensor([(i * 7919) % a.classes for i in range(a.batch)])
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        loss = arcface_ce(net(x), weight, labels)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
-        opt.step()
-        return loss
-
-    times = []
-    for i in range(a.steps + 1):
-        t0 = time.perf_counter()
-        loss = step()
-        dt = time.perf_counter() - t0
-        print(f'step {i}: {dt:.3f} s, loss {loss.item():.3f}' + (' (warm-up)' if i == 0 else ''), flush=True)
-        if i > 0:
-            times.append(dt)
-    if a.profile:
-        with torch.autograd.profiler.profile() as prof:
-            step()
-        print(prof.key_averages().table(sort_by='self_cpu_time_total', row_limit=25))
-    times.sort()
-    med = times[len(times) // 2]
+    med, times, params = time_steps(MobileFaceNet(a.size, 512, a.scale, a.width), a)
     print(f'PyTorch {torch.__version__}, {a.threads} threads, MobileFaceNet scale {a.scale} x{a.width:g} '
           f'({params:,} backbone params), {a.size}x{a.size}, batch {a.batch}, {a.classes:,}-class ArcFace full FC'
           f'{", channels-last" if a.channels_last else ""}: median step {med:.3f} s = {a.batch / med:.2f} img/s '
