@@ -251,6 +251,7 @@ struct Saved {
 
 struct Tape {
   uint64_t magic = kTapeMagic;
+  bool used = false;  // a backward pass ran (or failed half-way): the saved tensors are gone
   std::shared_ptr<const Graph> graph;
   std::vector<at::Tensor> params;
   std::vector<Saved> saved;
@@ -610,11 +611,16 @@ napi_value GraphBackward(napi_env env, napi_callback_info info) {
     Tape* tape = tapeOf(getTensor(st, toInt(env, a[0], "tape")));
     at::Tensor dy = getTensor(st, toInt(env, a[1], "dy"));
     std::vector<int64_t> wanted = toIntVector(env, a[2], "wanted");
-    if (tape->saved.empty()) throw ArgError("attfc_torch.graphBackward: this tape was used already");
+    if (tape->used) throw ArgError("attfc_torch.graphBackward: this tape was used already");
+    tape->used = true;
     Backward b{*tape, std::vector<at::Tensor>(tape->params.size())};
-    {
+    try {
       at::NoGradGuard noGrad;
       b.run(tape->graph->units, dy.contiguous(), false);
+    } catch (...) {
+      tape->saved.clear();
+      tape->params.clear();
+      throw;
     }
     tape->saved.clear();
     tape->params.clear();
