@@ -67,7 +67,7 @@ if (args[0] === '--child') {
   let pytorchSummary = pytorchUnavailable();
   if (!pytorchSummary) {
     log('bench:engine: PyTorch reference IResNet-18 step ...');
-    const ref = runPytorchReference('pytorch_iresnet18_step.py', ['--threads', '2', '--steps', quick ? '2' : '5'], /median step ([\d.]+) s/);
+    const ref = runPytorchReference('pytorch_iresnet_step.py', ['--threads', '2', '--steps', quick ? '2' : '5'], /median step ([\d.]+) s/);
     pytorchIresnet18StepSeconds = ref.values[0];
     pytorchSummary = ref.summary;
   }

@@ -190,6 +190,15 @@ function comparisons(): string[] {
       `target "FullFC fails cleanly where memory cannot hold it": ${fcFails.length === 0 ? 'no failure in the measured range' : clean ? `met (clean error from N=${fcFails[0].n.toLocaleString('en-US')})` : 'NOT met (a crash, kill or timeout)'}`,
     );
   }
+  for (const r of results.filter((x) => x.ok && x.dccFlops && x.sgemmGflops)) {
+    const gflops = (ms: number) => r.dccFlops! / (ms / 1000) / 1e9;
+    const best = Math.min(...r.stepsMs);
+    out.push(
+      `AttFC at N=${r.n.toLocaleString('en-US')} (${r.detail}) against this machine's sgemm: the step's two DCC products are ${(r.dccFlops! / 1e9).toFixed(1)} GFLOP; ` +
+        `median step ${(r.stepMs! / 1000).toFixed(3)} s = ${gflops(r.stepMs!).toFixed(1)} GFLOPS = ${((100 * gflops(r.stepMs!)) / r.sgemmGflops!).toFixed(0)}% ` +
+        `(best step ${(best / 1000).toFixed(3)} s = ${((100 * gflops(best)) / r.sgemmGflops!).toFixed(0)}%) of the ${r.sgemmGflops!.toFixed(1)} GFLOPS sgemm reaches in the same process (2048^3, best of 5)`,
+    );
+  }
   for (const ref of PYTORCH_REFERENCE) {
     for (const p of ref.points) {
       const r = find(ref.head, p.n);

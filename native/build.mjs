@@ -92,7 +92,7 @@ const tmp = `${output}.tmp-${process.pid}`;
 const objDir = path.join(outDir, `obj-${process.pid}`);
 mkdirSync(objDir, { recursive: true });
 const compileFlags = [
-  '-O2',
+  '-O3',
   '-std=c++17',
   '-fPIC',
   '-Wall',

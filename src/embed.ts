@@ -1,8 +1,7 @@
 // loadEmbedder(): the trained model as a function from face images to unit-length embeddings.
 import * as tf from '@tensorflow/tfjs-core';
-import type * as tfl from '@tensorflow/tfjs-layers';
 import { initEngine } from './engine/index.js';
-import { loadEmbeddingModel } from './backbones/index.js';
+import { loadModelEmbedder } from './eval/modelEmbedder.js';
 import { decodeRgbSquare, normalizeBatch } from './eval/images.js';
 import { readVerificationThreshold, type VerificationThreshold } from './eval/threshold.js';
 import { AttfcError } from './errors.js';
@@ -45,14 +44,14 @@ export interface FaceEmbedder {
 /** Loads a model exported by `attfc train` (a folder with model.json + weights). */
 export async function loadEmbedder(dir: string, options: { batchSize?: number } = {}): Promise<FaceEmbedder> {
   await initEngine({ log: false });
-  const { model, metadata } = await loadEmbeddingModel(dir);
-  const inputSize = Number(metadata.inputSize ?? (model.inputs[0].shape[1] as number));
-  const embeddingSize = Number((model.outputs[0].shape as number[])[1]);
+  const loaded = await loadModelEmbedder(dir);
+  const { metadata, embeddingSize } = loaded;
+  const inputSize = loaded.embedder.inputSize;
   const batchSize = options.batchSize ?? 32;
   const verification = readVerificationThreshold(metadata, `${dir}/model.json`);
   const run = (x: tf.Tensor4D): Float32Array[] => {
     const flat = tf.tidy(() => {
-      const e = (model as tfl.LayersModel).predict(x) as tf.Tensor2D;
+      const e = loaded.embedder.embed(x);
       return tf.div(e, tf.maximum(tf.norm(e, 'euclidean', 1, true), 1e-12));
     });
     const data = flat.dataSync() as Float32Array;
@@ -121,7 +120,7 @@ export async function loadEmbedder(dir: string, options: { batchSize?: number } 
       return { similarity: s, same: s >= verification.threshold };
     },
     dispose() {
-      model.dispose();
+      loaded.dispose();
     },
   };
   return embedder;

@@ -190,6 +190,99 @@ export function engineChildFlags(argv: string[]): EngineChildFlags {
   return parse(cmd, argv).opts<EngineChildFlags>();
 }
 
+// ---- bench:steps -------------------------------------------------------------------------------------
+
+export const STEP_MODEL_IDS = ['mbf112', 'mbf-demo', 'r18', 'r50'] as const;
+export type StepModelId = (typeof STEP_MODEL_IDS)[number];
+
+function stepModel(v: string): StepModelId {
+  if (!(STEP_MODEL_IDS as readonly string[]).includes(v)) throw new InvalidArgumentError(`"${v}" is not one of ${STEP_MODEL_IDS.join(', ')}`);
+  return v as StepModelId;
+}
+
+export interface StepsFlags {
+  json: boolean;
+  models: StepModelId[];
+  rounds: number;
+  profile: boolean;
+  opByOp: boolean;
+  pytorchTuned: boolean;
+}
+
+export function stepsFlags(argv: string[]): StepsFlags {
+  const cmd = command('bench:steps', "training steps of MobileFaceNet and IResNet on backend torch against PyTorch's same step, in alternating rounds, with per-kernel profiles of both")
+    .option('--json', 'print the results as JSON', false)
+    .option('--models <list>', `comma-separated models (${STEP_MODEL_IDS.join(', ')})`, list(stepModel), [...STEP_MODEL_IDS])
+    .option('--rounds <n>', 'alternating rounds (attfc, then PyTorch, per model)', wholeNumber(1), 3)
+    .option('--no-profile', 'skip the per-kernel profiles (one more step of each, after the rounds)')
+    .option('--op-by-op', "also time attfc's op-by-op path (ATTFC_TORCH_GRAPH=0) in every round", false)
+    .option('--pytorch-tuned', 'also time PyTorch with channels-last memory and glibc mmap off (the layout and allocator attfc uses) in every round', false);
+  return parse(cmd, argv).opts<StepsFlags>();
+}
+
+export interface StepsChildFlags {
+  model: StepModelId;
+  steps: number;
+  profile: boolean;
+}
+
+export function stepsChildFlags(argv: string[]): StepsChildFlags {
+  const cmd = command('bench:steps child', 'one model on backend torch in its own process (started by bench:steps)')
+    .requiredOption('--model <id>', 'the model', stepModel)
+    .requiredOption('--steps <n>', 'measured steps after two warm-up steps', wholeNumber(1))
+    .option('--profile', 'print a per-kernel profile of one more step instead of timing', false);
+  return parse(cmd, argv).opts<StepsChildFlags>();
+}
+
+// ---- bench:embed -------------------------------------------------------------------------------------
+
+export const EMBED_MODEL_IDS = ['r50', 'mbf'] as const;
+export type EmbedModelId = (typeof EMBED_MODEL_IDS)[number];
+export const EMBED_ENGINES = ['torch', 'wasm', 'onnxruntime'] as const;
+export type EmbedEngine = (typeof EMBED_ENGINES)[number];
+
+export interface EmbedFlags {
+  json: boolean;
+  models: EmbedModelId[];
+  batch: number;
+  rounds: number;
+  seconds: number;
+  wasm: boolean;
+}
+
+export function embedFlags(argv: string[]): EmbedFlags {
+  const cmd = command('bench:embed', 'batch inference images/s of IResNet-50 and MobileFaceNet at 112x112: attfc on backend torch and on WASM against onnxruntime-node running the same model exported by `attfc export --onnx`, in alternating rounds')
+    .option('--json', 'print the results as JSON', false)
+    .option('--models <list>', `comma-separated models (${EMBED_MODEL_IDS.join(', ')})`, list((v: string) => {
+      if (!(EMBED_MODEL_IDS as readonly string[]).includes(v)) throw new InvalidArgumentError(`"${v}" is not one of ${EMBED_MODEL_IDS.join(', ')}`);
+      return v as EmbedModelId;
+    }), [...EMBED_MODEL_IDS])
+    .option('--batch <n>', 'images per forward pass', wholeNumber(1), 32)
+    .option('--rounds <n>', 'alternating rounds of torch and onnxruntime (WASM runs in the first)', wholeNumber(1), 3)
+    .option('--seconds <s>', 'minimum measuring time per engine and round (at least 3 batches)', positiveNumber, 8)
+    .option('--no-wasm', 'skip WASM (slow at IResNet-50)');
+  return parse(cmd, argv).opts<EmbedFlags>();
+}
+
+export interface EmbedChildFlags {
+  engine: EmbedEngine;
+  dir: string;
+  batch: number;
+  seconds: number;
+}
+
+export function embedChildFlags(argv: string[]): EmbedChildFlags {
+  const cmd = command('bench:embed child', 'one engine on one model in its own process (started by bench:embed)')
+    .requiredOption('--engine <name>', EMBED_ENGINES.join(', '), (v: string) => {
+      if (!(EMBED_ENGINES as readonly string[]).includes(v)) throw new InvalidArgumentError(`expected ${EMBED_ENGINES.join(', ')}`);
+      return v as EmbedEngine;
+    })
+    .requiredOption('--dir <path>', 'the model folder (model.json, weights.bin, model.onnx)')
+    .option('--batch <n>', 'images per forward pass', wholeNumber(1), 32)
+    .option('--seconds <s>', 'minimum measuring time', positiveNumber, 8);
+  return parse(cmd, argv).opts<EmbedChildFlags>();
+}
+
 // ---- bench:heads -------------------------------------------------------------------------------------
 
 export interface HeadsFlags {

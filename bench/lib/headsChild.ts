@@ -46,6 +46,13 @@ export interface HeadRunResult {
   /** AttFC's DCC size, Partial FC's centres in the last step. */
   detail: string;
   error: string | null;
+  /**
+   * AttFC on torch: the floating-point operations of the step's two DCC products (q K^T and the
+   * gradient's P K: 2 x 2 B D S), and this process's sgemm rate right after the steps (best of 5
+   * 2048 x 2048 x 2048 products through the same backend), so the step can be stated as a fraction of it.
+   */
+  dccFlops?: number;
+  sgemmGflops?: number;
 }
 
 export interface HeadRunOptions {
@@ -159,6 +166,11 @@ export async function runHeadConfig(o: HeadRunOptions): Promise<HeadRunResult> {
     res.stateBytes = head instanceof FullFcHead ? head.weight.size * 4 + (sgd?.stateBytes() ?? 0) : head.stateBytes();
     res.ok = Number.isFinite(res.loss);
     if (!res.ok) res.error = `loss is ${res.loss}`;
+    if (o.backend === 'torch' && head instanceof AttFcHead) {
+      res.dccFlops = 2 * 2 * B * D * head.queueSize;
+      res.sgemmGflops = sgemmGflops();
+      log(`sgemm ${res.sgemmGflops.toFixed(1)} GFLOPS (2048^3, best of 5)`);
+    }
   } catch (e) {
     res.error = errorText(e);
     log(`failed: ${res.error}`);
@@ -175,6 +187,22 @@ export async function runHeadConfig(o: HeadRunOptions): Promise<HeadRunResult> {
     }
   }
   return res;
+}
+
+/** GFLOPS of the best of five 2048 x 2048 x 2048 float32 products on the current backend. */
+function sgemmGflops(): number {
+  const n = 2048;
+  const [a, b] = [tf.randomNormal([n, n], 0, 1, 'float32', 1), tf.randomNormal([n, n], 0, 1, 'float32', 2)];
+  let best = Infinity;
+  for (let i = 0; i < 6; i++) {
+    const t = performance.now();
+    tf.tidy(() => {
+      tf.matMul(a, b).dataSync();
+    });
+    if (i > 0) best = Math.min(best, performance.now() - t);
+  }
+  tf.dispose([a, b]);
+  return (2 * n ** 3) / (best / 1000) / 1e9;
 }
 
 /** libtorch memory held by tensors right now (0 on other backends). */

@@ -18,21 +18,23 @@ export interface PytorchRun {
   summary: string;
   /** Every number the summary names, by the regular expression's groups. */
   values: number[];
+  /** The script's whole standard output (e.g. a profile table above the summary). */
+  stdout: string;
 }
 
 /**
- * Runs bench/reference/<script> with args and parses its summary line with `pattern` (numbers in
- * capture groups). Throws with the script's stderr when it fails.
+ * Runs bench/reference/<script> with args (and `extraEnv` on top of ours) and parses its summary line
+ * with `pattern` (numbers in capture groups). Throws with the script's stderr when it fails.
  */
-export function runPytorchReference(script: string, args: string[], pattern: RegExp): PytorchRun {
+export function runPytorchReference(script: string, args: string[], pattern: RegExp, extraEnv: Record<string, string> = {}): PytorchRun {
   const file = fileURLToPath(new URL(`../reference/${script}`, import.meta.url));
   // the OpenMP wait policy attfc's torch backend uses (src/engine/torch/addon.ts), so both run alike
-  const env = { ...process.env, OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'PASSIVE' };
+  const env = { ...process.env, OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'PASSIVE', ...extraEnv };
   const r = spawnSync(PYTHON, [file, ...args], { encoding: 'utf8', maxBuffer: 1 << 24, env });
   if (r.status !== 0) throw new Error(`${script} failed (exit ${r.status}):\n${r.stderr}`);
   const lines = r.stdout.trim().split('\n');
   const summary = lines[lines.length - 1];
   const m = pattern.exec(summary);
   if (!m) throw new Error(`${script}: cannot read its summary line "${summary}"`);
-  return { summary, values: m.slice(1).map(Number) };
+  return { summary, values: m.slice(1).map(Number), stdout: r.stdout };
 }

@@ -14,8 +14,8 @@ export interface StepBench {
   dispose(): void;
 }
 
-export function makeTrainStep(backbone: string, inputSize: number, batch: number, classes = 10000, seed = 0): StepBench {
-  const net = createBackbone(backbone, { inputSize, seed });
+export function makeTrainStep(backbone: string, inputSize: number, batch: number, classes = 10000, seed = 0, widthMultiplier = 1): StepBench {
+  const net = createBackbone(backbone, { inputSize, seed, widthMultiplier });
   const head = new FullFcHead({ numClasses: classes, embeddingSize: 512, seed });
   const variables = [...net.trainableVariables(), ...head.trainableVariables()];
   const sgd = new Sgd(variables, { momentum: 0.9, weightDecay: 5e-4 });

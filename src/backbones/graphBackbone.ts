@@ -1,10 +1,13 @@
 // A Backbone that owns the variables of an ArchitectureSpec and runs its forward pass with tfjs-core
 // ops only, so every backend (cpu, wasm + kernel pack, tfjs-node) can train it.
 import * as tf from '@tensorflow/tfjs-core';
-import { batchNormTrain, batchNormInfer, type BatchStats } from '../engine/batchNorm.js';
+import { batchNormSyncActive, batchNormTrain, batchNormInfer, type BatchStats } from '../engine/batchNorm.js';
 import { prelu } from '../engine/prelu.js';
+import { createNativeGraph, nativeGraphActive, runNativeGraph } from '../engine/torch/graph.js';
+import type { NativeGraph } from '../engine/torch/addon.js';
 import { Rng } from '../util/rng.js';
 import { initialValues } from './init.js';
+import { nativeProgram, type NativeProgram } from './nativeProgram.js';
 import type { ArchitectureSpec, BatchNormNode, ConvNode, DenseNode, LayerNode } from './spec.js';
 import { groupWidths, paramSpecs } from './spec.js';
 import type { Backbone, GradientTap, NamedVariable, ResolvedBackboneOptions } from './types.js';
@@ -22,6 +25,8 @@ export class GraphBackbone implements Backbone {
   private tap: GradientTap | null = null;
   /** Set while a training-mode apply() runs: only then are reads of trained variables tapped. */
   private tapping = false;
+  /** The spec as a native graph (backend torch), made on first use. */
+  private native: { program: NativeProgram; graph: NativeGraph; trainable: number[] } | null = null;
 
   constructor(
     readonly name: string,
@@ -65,6 +70,8 @@ export class GraphBackbone implements Backbone {
     const [, h, w, c] = x.shape;
     if (x.rank !== 4 || h !== s || w !== s || c !== this.spec.inputChannels)
       throw new Error(`${this.name}.apply: expected NHWC input [B, ${s}, ${s}, ${this.spec.inputChannels}], got [${x.shape.join(', ')}]`);
+    // SyncBN gathers statistics in the op-by-op batch norm, which the native graph does not run.
+    if (nativeGraphActive() && !(training && batchNormSyncActive())) return tf.tidy(() => this.runNative(x, training));
     this.tapping = training && this.tap !== null;
     try {
       return tf.tidy(() => this.run(this.spec.nodes, x, training)) as tf.Tensor2D;
@@ -141,6 +148,46 @@ export class GraphBackbone implements Backbone {
     })) as unknown as (t: tf.Tensor) => tf.Tensor;
     // used exactly like the variable: an op input
     return mark(w) as unknown as tf.Variable;
+  }
+
+  /**
+   * The same function as run(), as one native graph on backend torch (src/engine/torch/graph.ts): the
+   * dropout masks are drawn as tf.dropout draws them, and the running statistics assigned as batchNorm() does.
+   */
+  private runNative(x: tf.Tensor4D, training: boolean): tf.Tensor2D {
+    if (!this.native) {
+      const index = new Map(this.named.map((v, i) => [v.name, i]));
+      const program = nativeProgram(this.spec, (name) => {
+        const i = index.get(name);
+        if (i === undefined) throw new Error(`${this.name}: no variable ${name}`);
+        return i;
+      });
+      const trainable = this.named.flatMap((v, i) => (v.kind === 'param' ? [i] : []));
+      this.native = { program, graph: createNativeGraph(program.program), trainable };
+    }
+    const { program, graph, trainable } = this.native;
+    const tap = training ? this.tap : null;
+    const masks = training
+      ? program.dropouts.map(({ rate, features }) => {
+          const keep = 1 - rate;
+          return tf.div(tf.floor(tf.add(tf.randomUniform([x.shape[0], features], 0, 1, 'float32', this.dropoutRng.nextUint32()), keep)), keep);
+        })
+      : [];
+    return runNativeGraph({
+      graph,
+      x,
+      params: this.named.map((v) => v.variable),
+      trainable,
+      masks,
+      training,
+      onStats: (stats) =>
+        program.norms.forEach((name, i) => {
+          this.v(`${name}.running_mean`).assign(stats[2 * i]);
+          this.v(`${name}.running_var`).assign(stats[2 * i + 1]);
+        }),
+      // the whole backward pass is one call: its gradients reach the tap together, last layer first
+      onGradients: tap ? (grads) => grads.map((g, k) => [g, k] as const).reverse().forEach(([g, k]) => tap(k, g)) : undefined,
+    });
   }
 
   /** `observe` sees each batch norm's input (normInputMoments). */

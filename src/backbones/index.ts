@@ -16,4 +16,4 @@ export { paramSpecs } from './spec.js';
 export { toLayersModel } from './layersExport.js';
 export { saveEmbeddingModel, loadEmbeddingModel, INPUT_NORMALIZATION } from './embeddingModel.js';
 export { fileSaveHandler, fileLoadHandler, updateModelMetadata } from './fileIO.js';
-export { backboneWeights, assignBackboneWeights, architectureFromMetadata, loadBackboneFromModelDir } from './weightsIO.js';
+export { backboneWeights, assignBackboneWeights, architectureFromMetadata, backboneFromLayersModel, loadBackboneFromModelDir } from './weightsIO.js';

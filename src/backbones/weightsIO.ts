@@ -97,22 +97,29 @@ function weightsFromLayersModel(model: tfl.LayersModel, b: Backbone, what: strin
 }
 
 /**
+ * Rebuilds a trainable backbone from a loaded attfc layers model and its metadata (`what` names the file
+ * in errors). `overrides` may add options the file does not fix (seed, dropout).
+ */
+export function backboneFromLayersModel(model: tfl.LayersModel, metadata: Record<string, unknown>, what: string, overrides: Pick<BackboneOptions, 'seed' | 'dropout'> = {}): Backbone {
+  const { backbone: name, options } = architectureFromMetadata(metadata, what);
+  const b = createBackbone(name, { ...options, ...overrides });
+  try {
+    assignBackboneWeights(b, weightsFromLayersModel(model, b, what), what);
+  } catch (e) {
+    b.dispose();
+    throw e;
+  }
+  return b;
+}
+
+/**
  * Rebuilds a trainable backbone from an attfc model folder (model.json + weights.bin with attfc
  * metadata). `overrides` may add options the file does not fix (seed, dropout).
  */
 export async function loadBackboneFromModelDir(dir: string, overrides: Pick<BackboneOptions, 'seed' | 'dropout'> = {}): Promise<{ backbone: Backbone; metadata: Record<string, unknown> }> {
-  const what = `${dir}/model.json`;
   const { model, metadata } = await loadEmbeddingModel(dir);
   try {
-    const { backbone: name, options } = architectureFromMetadata(metadata, what);
-    const b = createBackbone(name, { ...options, ...overrides });
-    try {
-      assignBackboneWeights(b, weightsFromLayersModel(model, b, what), what);
-    } catch (e) {
-      b.dispose();
-      throw e;
-    }
-    return { backbone: b, metadata };
+    return { backbone: backboneFromLayersModel(model, metadata, `${dir}/model.json`, overrides), metadata };
   } finally {
     model.dispose();
   }

@@ -55,6 +55,11 @@ export function setBatchNormSync(s: BatchNormSync | null): void {
   sync = s;
 }
 
+/** Whether training-mode batch norms are synchronised now (a fused path that bypasses batchNormTrain must not run). */
+export function batchNormSyncActive(): boolean {
+  return sync !== null;
+}
+
 /**
  * y = gamma * (x - mean) / sqrt(var + eps) + beta with batch statistics over every axis but the last.
  * `onStats` receives the batch statistics (e.g. to update running averages); they are disposed after.

@@ -3,14 +3,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { CommanderError } from 'commander';
-import { accuracyFlags, dataFlags, engineChildFlags, engineFlags, headsChildFlags, headsFlags, jobFlags, trainFlags } from '../../bench/lib/flags.js';
+import { accuracyFlags, dataFlags, embedChildFlags, embedFlags, engineChildFlags, engineFlags, headsChildFlags, headsFlags, jobFlags, stepsChildFlags, stepsFlags, trainFlags } from '../../bench/lib/flags.js';
 
 function refused(parse: () => unknown, code: string, message: RegExp): void {
   assert.throws(parse, (e: unknown) => e instanceof CommanderError && e.code === code && message.test(e.message));
 }
 
 test('every benchmark refuses a misspelled flag, naming the one it meant', () => {
-  const parsers = { accuracyFlags, dataFlags, engineFlags, engineChildFlags, headsFlags, trainFlags };
+  const parsers = { accuracyFlags, dataFlags, embedFlags, engineFlags, engineChildFlags, headsFlags, stepsFlags, trainFlags };
   for (const [name, parse] of Object.entries(parsers)) {
     refused(() => parse(['--qiuck']), 'commander.unknownOption', /unknown option '--qiuck'/);
     if (name !== 'engineChildFlags') refused(() => parse(['--jsno']), 'commander.unknownOption', /Did you mean --json\?/);
@@ -58,6 +58,17 @@ test('benchmark flags: defaults, parsed values, and bad values refused by name',
   assert.deepEqual(trainFlags(['--warmup', '2']), { quick: false, json: false, verbose: false, warmup: 2, backend: 'all' });
   assert.deepEqual(jobFlags(['--job', '{"a":1}']), { job: { a: 1 } });
   refused(() => jobFlags(['--job', '{a']), 'commander.invalidArgument', /expected JSON/);
+
+  assert.deepEqual(stepsFlags([]), { json: false, models: ['mbf112', 'mbf-demo', 'r18', 'r50'], rounds: 3, profile: true, opByOp: false, pytorchTuned: false });
+  assert.deepEqual(stepsFlags(['--models', 'r50,mbf-demo', '--rounds', '1', '--no-profile', '--op-by-op']).models, ['r50', 'mbf-demo']);
+  refused(() => stepsFlags(['--models', 'r34']), 'commander.invalidArgument', /"r34" is not one of mbf112, mbf-demo, r18, r50/);
+  assert.deepEqual(stepsChildFlags(['--model', 'r18', '--steps', '2']), { model: 'r18', steps: 2, profile: false });
+  refused(() => stepsChildFlags(['--steps', '2']), 'commander.missingMandatoryOptionValue', /--model/);
+  assert.deepEqual(embedFlags([]), { json: false, models: ['r50', 'mbf'], batch: 32, rounds: 3, seconds: 8, wasm: true });
+  assert.equal(embedFlags(['--no-wasm']).wasm, false);
+  refused(() => embedFlags(['--models', 'r18']), 'commander.invalidArgument', /"r18" is not one of r50, mbf/);
+  assert.deepEqual(embedChildFlags(['--engine', 'onnxruntime', '--dir', 'x']), { engine: 'onnxruntime', dir: 'x', batch: 32, seconds: 8 });
+  refused(() => embedChildFlags(['--engine', 'ort', '--dir', 'x']), 'commander.invalidArgument', /torch, wasm, onnxruntime/);
 });
 
 test('a benchmark script given an unknown flag exits 2 with one line, before any work', () => {

@@ -2,11 +2,11 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { existsSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, extname, resolve } from 'node:path';
-import { loadEmbeddingModel, updateModelMetadata } from '../../backbones/index.js';
+import { updateModelMetadata } from '../../backbones/index.js';
 import { initEngine } from '../../engine/index.js';
 import { AttfcError } from '../../errors.js';
 import { embedImageFiles } from '../../eval/embedFiles.js';
-import { embedderFromLayersModel, type Embedder } from '../../eval/embedder.js';
+import { loadModelEmbedder, type LoadedEmbedder as LoadedModel } from '../../eval/modelEmbedder.js';
 import { evaluateBin, formatVerificationLine, type VerificationResult } from '../../eval/evaluateBin.js';
 import { evaluateIjb, formatIjbTable, formatTable, type IjbResult, type IjbTarget } from '../../eval/ijb.js';
 import { writeNpyFloat32 } from '../../eval/npy.js';
@@ -17,11 +17,7 @@ import { describeThreshold, thresholdRecord } from '../../eval/threshold.js';
 import { isSyntheticSet } from '../../data/synthetic/index.js';
 
 /** A loaded model ready for evaluation. */
-export interface LoadedEmbedder {
-  embedder: Embedder;
-  metadata: Record<string, unknown>;
-  dispose(): void;
-}
+export type LoadedEmbedder = Pick<LoadedModel, 'embedder' | 'metadata' | 'dispose'>;
 
 /** Where the commands write and how they load models; tests replace these. */
 export interface EvalCommandDeps {
@@ -31,16 +27,7 @@ export interface EvalCommandDeps {
 }
 
 /** Loads an attfc embedding model directory (model.json + weights) as an Embedder. */
-export async function loadEmbedder(dir: string): Promise<LoadedEmbedder> {
-  const { model, metadata } = await loadEmbeddingModel(dir);
-  const fromMeta = metadata.inputSize;
-  const shape = model.inputs[0]?.shape;
-  const fromShape = shape && shape[1] === shape[2] ? shape[1] : null;
-  const inputSize = typeof fromMeta === 'number' ? fromMeta : fromShape;
-  if (typeof inputSize !== 'number' || !Number.isInteger(inputSize) || inputSize <= 0)
-    throw new AttfcError(`${dir}/model.json: cannot tell the input size (no userDefinedMetadata.inputSize, input shape ${JSON.stringify(shape)})`);
-  return { embedder: embedderFromLayersModel(model, inputSize), metadata, dispose: () => model.dispose() };
-}
+export const loadEmbedder = (dir: string): Promise<LoadedEmbedder> => loadModelEmbedder(dir);
 
 function positiveInt(flag: string) {
   return (v: string): number => {

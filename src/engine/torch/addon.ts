@@ -44,6 +44,24 @@ export interface TorchAddon {
   dccRows(z: number, scale: number): [number, number];
   /** PyTorch's SGD step in one pass over float32 CPU tensors: [w', v'] with v' = mu v + (g + wd w), w' = w - lr v'. */
   sgdStep(w: number, g: number, v: number, lr: number, momentum: number, weightDecay: number): [number, number];
+  /** The caching CPU allocator (native/cpu_allocator.cc): free blocks kept for reuse, and its counters. */
+  allocatorStats(): { cachedBytes: number; cachedBlocks: number; limitBytes: number; hits: number; misses: number; active: boolean };
+  /** Gives every cached free block back to the system; returns how many. */
+  emptyCache(): number;
+  /** Parses a backbone program (src/backbones/nativeProgram.ts) into a native graph (native/graph_step.cc). */
+  graphCreate(program: Int32Array): NativeGraph;
+  /**
+   * One forward pass of the graph over NHWC images `x`: [y, tape (mode 2) or null, new running mean and
+   * variance of every batch norm (modes 1 and 2)]. Modes: 0 inference (folded batch norms), 1 training
+   * without a tape, 2 training with a tape for graphBackward.
+   */
+  graphForward(graph: NativeGraph, x: number, params: number[], masks: (number | null)[], mode: 0 | 1 | 2): [number, number | null, number[]];
+  /** The gradients of the parameters `wanted` (program indices) for the cotangent dy of the tape's output. */
+  graphBackward(tape: number, dy: number, wanted: number[]): (number | null)[];
+  /** New tensors k * m + q * (1 - m) for every pair (float32 CPU tensors of one shape each), in one call. */
+  emaStep(ks: number[], qs: number[], momentum: number): number[];
+  /** Wall time of the native graphs' work by kind, [ms, calls], since the last call; `on` starts or stops the timing. */
+  graphProfile(on: boolean): Record<string, [number, number]>;
 
   // ---- c10d process group (native/process_group.cc): one per process; see engine/torch/processGroup.ts ----
   pgInit(options: ProcessGroupInit): { rank: number; worldSize: number; backend: string };
@@ -85,6 +103,9 @@ export interface ProcessGroupInit {
   /** ...or to these network interfaces (GLOO_SOCKET_IFNAME, comma-separated); default: this host name's address. */
   ifname?: string;
 }
+
+/** An opaque native graph (freed when garbage-collected). */
+export type NativeGraph = { readonly __nativeGraph: unique symbol };
 
 /** Where the addon is looked for: ATTFC_TORCH_ADDON, else native/build/ at the package root. */
 export function addonPath(): string {

@@ -2,6 +2,7 @@
 // average instead of gradients, and embeds the key images the GCCs are built from.
 import * as tf from '@tensorflow/tfjs-core';
 import { AttfcError } from '../../errors.js';
+import { emaUpdate } from '../../engine/ema.js';
 import type { Backbone, NamedVariable } from '../../backbones/types.js';
 
 /** The paper's EMA momentum m. */
@@ -50,11 +51,11 @@ export class ClassEncoder {
 
   /** One EMA step of every 'param' and 'frozen' variable of f_k towards f_q. Call before embed(). */
   update(): void {
-    const m = this.m;
-    // assign() inside tidy: the new value's tensor handle is released, its data stays with the variable
-    tf.tidy(() => {
-      for (const { k, q } of this.pairs) k.assign(tf.add(tf.mul(k, m), tf.mul(q, 1 - m)));
-    });
+    emaUpdate(
+      this.pairs.map((p) => p.k),
+      this.pairs.map((p) => p.q),
+      this.m,
+    );
   }
 
   /**

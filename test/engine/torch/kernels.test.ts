@@ -12,6 +12,8 @@ import { TORCH_KERNELS, TorchBackend } from '../../../src/engine/torch/index.js'
 import { batchNormTrain } from '../../../src/engine/batchNorm.js';
 import { prelu } from '../../../src/engine/prelu.js';
 import { Sgd, clipByGlobalNorm } from '../../../src/train/sgd.js';
+import { createBackbone } from '../../../src/backbones/index.js';
+import { ClassEncoder } from '../../../src/heads/attfc/index.js';
 
 const skip = torchSkipReason();
 if (!skip) await setupEngine({ backend: 'torch', threads: 2 });
@@ -317,6 +319,29 @@ test('SGD step (one fused pass on torch) and global-norm clipping (one dot produ
     w.dispose();
     return out;
   });
+});
+
+test('native graph kernels (a backbone forward and backward, one kernel each) and the class encoder\'s EMA step equal cpu', { skip }, async () => {
+  // MobileFaceNet at scale 1 and width 0.25: channels-last convolutions of every kind (a grouped one with
+  // 2 channels in and out per group) and batch norm + PReLU units; test/engine/torch/nativeGraph.test.ts
+  // covers every backbone, the modes, dropout and the tape's lifetime
+  const xs = randomArray(3 * 16 * 16 * 3, 97);
+  await same(() => {
+    const opts = { inputSize: 16, widthMultiplier: 0.25, embeddingSize: 8, mbfScale: 1, seed: 4 };
+    const fq = createBackbone('mbf', opts);
+    const fk = createBackbone('mbf', { ...opts, seed: 5 });
+    const x = tf.tensor4d(xs, [3, 16, 16, 3]);
+    const { value, grads } = tf.variableGrads(() => tf.sum(tf.square(fq.apply(x, true))) as tf.Scalar, fq.trainableVariables());
+    const enc = new ClassEncoder(fq, fk, 0.9);
+    fq.trainableVariables().forEach((v) => v.assign(tf.sub(v, tf.mul(grads[v.name], 0.1))));
+    enc.update();
+    const out = [value, ...fq.trainableVariables().map((v) => grads[v.name]), ...fk.variables().map((v) => v.variable.clone()), fq.apply(x, false)];
+    fq.dispose();
+    fk.dispose();
+    return out;
+    // element by element through 17 batch norms over 3 samples float32 rounding reaches 3e-3 (the op-by-op
+    // path shows the same); a wrong kernel is off by 1e-1 and more
+  }, 1e-2);
 });
 
 test('depthwise conv with channel multiplier 2: both gradients match cpu (the wasm pack refuses this)', { skip }, async () => {

@@ -3,12 +3,16 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { CONV_KERNELS } from './conv.js';
 import { ELEMENTWISE_KERNELS } from './elementwise.js';
+import { EMA_KERNELS } from './ema.js';
+import { GRAPH_KERNELS } from './graph.js';
 import { MATMUL_KERNELS } from './matmul.js';
 import { NORM_KERNELS } from './norm.js';
 import { REDUCE_KERNELS } from './reduce.js';
 import { SHAPE_KERNELS } from './shape.js';
 import type { KernelTable } from './types.js';
 
+export { ATTFC_EMA_STEP } from './ema.js';
+export { ATTFC_GRAPH_FORWARD, ATTFC_GRAPH_BACKWARD } from './graph.js';
 export { ATTFC_BATCH_NORM_TRAIN, ATTFC_BATCH_NORM_TRAIN_GRAD, ATTFC_PRELU_GRAD, ATTFC_SGD_STEP, ATTFC_SQUARED_NORM } from './norm.js';
 
 export const TORCH_KERNELS: KernelTable = {
@@ -18,6 +22,8 @@ export const TORCH_KERNELS: KernelTable = {
   ...CONV_KERNELS,
   ...MATMUL_KERNELS,
   ...NORM_KERNELS,
+  ...GRAPH_KERNELS,
+  ...EMA_KERNELS,
 };
 
 export class KernelNotImplementedError extends Error {
