@@ -1,6 +1,7 @@
 // Runs a model over a verification .bin set with insightface's protocol and reports the standard line.
 import { createHash } from 'node:crypto';
 import { AttfcError } from '../errors.js';
+import { alignLargestFace } from '../face/detect.js';
 import { readVerificationBin, type VerificationSet } from './binReader.js';
 import { embedBatchWithFlip, type Embedder } from './embedder.js';
 import { decodeRgbSquare, normalizeBatch } from './images.js';
@@ -15,6 +16,12 @@ export interface EvaluateBinOptions {
   onProgress?: (done: number, total: number) => void;
   /** Set name in reports; default the file name without .bin. */
   name?: string;
+  /**
+   * Re-align every image before embedding: detect its largest face, take its five landmarks and warp
+   * it to the ArcFace template at the model's input size. An image without a face is used as it is
+   * (centre crop) and counted in the result's `alignment`.
+   */
+  align?: boolean;
 }
 
 /** Result of one verification set. */
@@ -41,6 +48,8 @@ export interface VerificationResult {
    * the ones loadEmbedder() computes; "same" iff similarity >= it (see bestSimilarityThreshold).
    */
   threshold: { similarity: number; accuracy: number };
+  /** With `align`: distinct images aligned, and those without a face that were used as they are. */
+  alignment?: { aligned: number; withoutFace: number };
 }
 
 /**
@@ -63,11 +72,25 @@ export async function evaluateBin(
   let uniqueOrig: Float32Array | null = null;
   let uniqueFlip: Float32Array | null = null;
   let dim = 0;
+  const alignment = { aligned: 0, withoutFace: 0 };
+  const prepare = async (i: number): Promise<Uint8Array> => {
+    const what = `${name} image ${i}`;
+    if (options.align) {
+      const { crop } = await alignLargestFace(Buffer.from(set.images[i]), size, what);
+      if (crop) {
+        alignment.aligned++;
+        return crop.data;
+      }
+      alignment.withoutFace++;
+    }
+    return decodeRgbSquare(set.images[i], size, what);
+  };
   for (let start = 0; start < distinct.length; start += batchSize) {
     const end = Math.min(distinct.length, start + batchSize);
-    const rgb = await Promise.all(
-      distinct.slice(start, end).map((i) => decodeRgbSquare(set.images[i], size, `${name} image ${i}`)),
-    );
+    const rgb: Uint8Array[] = [];
+    // one at a time when aligning: detection runs on the same engine as the model
+    if (options.align) for (const i of distinct.slice(start, end)) rgb.push(await prepare(i));
+    else rgb.push(...(await Promise.all(distinct.slice(start, end).map(prepare))));
     const batch = await embedBatchWithFlip(embedder, normalizeBatch(rgb, size), end - start);
     if (!uniqueOrig || !uniqueFlip) {
       dim = batch.dim;
@@ -99,6 +122,7 @@ export async function evaluateBin(
     foldAccuracies: m.foldAccuracies,
     roc: { fpr: Array.from(m.roc.fpr), tpr: Array.from(m.roc.tpr), negatives: m.roc.negatives },
     threshold: { similarity: plain.threshold, accuracy: plain.accuracy },
+    ...(options.align ? { alignment } : {}),
   };
 }
 
