@@ -4,27 +4,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { loadGraphModel } from '@tensorflow/tfjs-converter';
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { AttfcError } from '../errors.js';
+import { FACE_MODEL_FILES, faceModelDir } from './modelFiles.js';
 import type { FaceModels } from './pipeline.js';
-
-const require = createRequire(import.meta.url);
-
-/** The graph model files used, by role. */
-export const FACE_MODEL_FILES = { detector: 'blazeface.json', mesh: 'facemesh.json' } as const;
-
-/** The folder of @vladmandic/human's models (its package.json "exports" hides it from require.resolve). */
-export function faceModelDir(): string {
-  let pkg: string;
-  try {
-    pkg = require.resolve('@vladmandic/human/package.json');
-  } catch {
-    // the package's exports map lists no ./package.json: find it through its main entry instead
-    pkg = path.join(path.dirname(require.resolve('@vladmandic/human')), '..', 'package.json');
-  }
-  return path.join(path.dirname(pkg), 'models');
-}
 
 async function loadFromDisk(file: string): Promise<Awaited<ReturnType<typeof loadGraphModel>>> {
   let json: { modelTopology: unknown; weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[]; format?: string; generatedBy?: string; convertedBy?: string; signature?: unknown; userDefinedMetadata?: Record<string, object> };
