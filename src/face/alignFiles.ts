@@ -66,7 +66,12 @@ export function outputName(relative: string, face: number, allFaces: boolean): s
 export interface AlignedImage {
   file: string;
   /** Every face found, largest box first; `crop` is the written file for the faces that were aligned. */
-  faces: (Omit<DetectedFace, 'landmarks5' | 'meshScore'> & { landmarks: [number, number][]; crop?: string | null })[];
+  faces: (Omit<DetectedFace, 'landmarks5' | 'meshScore'> & {
+    landmarks: [number, number][];
+    crop?: string | null;
+    /** The box runs past the image's edge by more than a tenth of its side: its crop is black there. */
+    atEdge?: true;
+  })[];
   /** Why nothing was written: unreadable, or no face. */
   error?: string;
   /** 'unreadable' or 'no-face' when error is set. */
@@ -114,11 +119,15 @@ export async function alignFiles(images: readonly AlignInput[], options: AlignFi
           const rgb = { width: size, height: size, data: alignRgb(img.data, img.width, img.height, f.landmarks5.flat(), size) };
           writeAtomically(crop, await encodeRgb(rgb, crop.endsWith('.png') ? 'png' : 'jpeg'));
         }
+        const [x, y, w, h] = f.box;
+        const margin = -0.1 * Math.max(w, h) - 0.5;
+        const atEdge = x < margin || y < margin || img.width - 1 - (x + w) < margin || img.height - 1 - (y + h) < margin;
         faces.push({
           box: f.box.map(round) as DetectedFace['box'],
           score: Math.round(f.score * 1000) / 1000,
           landmarks: f.landmarks5.map((p) => p.map(round) as [number, number]),
           ...(write ? { crop } : {}),
+          ...(atEdge ? { atEdge: true as const } : {}),
         });
       }
       result = { file: input.file, faces };

@@ -2,7 +2,9 @@
 // (empty files, non-images and absurd sizes are refused with one line), EXIF orientation applied, grey
 // expanded and alpha dropped. Never decodes an image whose header promises more than MAX_PIXELS.
 import sharp, { type Metadata } from 'sharp';
+import { openSync, readSync, closeSync } from 'node:fs';
 import { AttfcError } from '../errors.js';
+import { HEADER_BYTES, imageSizeFromHeader } from './imageHeader.js';
 
 /** Decoded RGB pixels, row-major, 3 bytes per pixel. */
 export interface RgbImage {
@@ -25,6 +27,31 @@ function firstLine(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).split('\n')[0];
 }
 
+function tooLarge(what: string, width: number, height: number): AttfcError {
+  return new AttfcError(`${what}: ${width}x${height} pixels is over the ${MAX_PIXELS / 1e6} megapixel limit; refused before decoding (shrink it first)`);
+}
+
+/** The first HEADER_BYTES of a file (fewer for a shorter file). */
+function readHead(file: string, what: string): Uint8Array {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new AttfcError(`${what}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, not an image' : `cannot read (${code ?? firstLine(e)})`}`);
+  }
+  try {
+    const buf = Buffer.alloc(HEADER_BYTES);
+    const n = readSync(fd, buf, 0, HEADER_BYTES, 0);
+    return buf.subarray(0, n);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new AttfcError(`${what}: ${code === 'EISDIR' ? 'is a folder, not an image' : `cannot read (${code ?? firstLine(e)})`}`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /**
  * Decodes any image sharp reads to upright RGB. `what` names the image in errors (the file path for
  * files). Grey is copied to the three channels; alpha is dropped (the colour under transparency is kept).
@@ -36,21 +63,20 @@ export async function readRgbImage(input: FaceImageInput, what = typeof input ==
     return input;
   }
   if (typeof input !== 'string' && input.length === 0) throw new AttfcError(`${what}: empty (0 bytes); expected an image`);
+  const head = typeof input === 'string' ? readHead(input, what) : input.subarray(0, HEADER_BYTES);
+  if (head.length === 0) throw new AttfcError(`${what}: empty (0 bytes); expected an image`);
+  const declared = imageSizeFromHeader(head);
+  if (declared && declared.width * declared.height > MAX_PIXELS) throw tooLarge(what, declared.width, declared.height);
   let meta: Metadata;
   try {
     meta = await sharp(input, { limitInputPixels: false }).metadata();
   } catch (e) {
-    const reason = firstLine(e);
-    if (/no such file/i.test(reason)) throw new AttfcError(`${what}: no such file`);
-    if (/empty/i.test(reason) || (typeof input === 'string' && (await import('node:fs')).statSync(input).size === 0))
-      throw new AttfcError(`${what}: empty (0 bytes); expected an image`);
-    throw new AttfcError(`${what}: not an image sharp can read (${reason})`);
+    throw new AttfcError(`${what}: not an image sharp can read (${firstLine(e)})`);
   }
   const width = meta.autoOrient?.width ?? meta.width ?? 0;
   const height = meta.autoOrient?.height ?? meta.height ?? 0;
   if (!(width > 0 && height > 0)) throw new AttfcError(`${what}: the header gives no image size`);
-  if (width * height > MAX_PIXELS)
-    throw new AttfcError(`${what}: ${width}x${height} pixels is over the ${MAX_PIXELS / 1e6} megapixel limit; refused before decoding (shrink it first)`);
+  if (width * height > MAX_PIXELS) throw tooLarge(what, width, height);
   try {
     const { data, info } = await sharp(input, { failOn: 'error', limitInputPixels: MAX_PIXELS })
       .autoOrient()

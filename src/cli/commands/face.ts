@@ -54,7 +54,7 @@ function describeFaces(r: AlignedImage): string {
   for (const f of r.faces) {
     const [x, y, w, h] = f.box;
     const pts = f.landmarks.map(([px, py]) => `(${fmt(px)}, ${fmt(py)})`).join(' ');
-    lines.push(`  box ${fmt(x)},${fmt(y)} ${fmt(w)}x${fmt(h)}  score ${formatFixed(f.score, 3)}  eyes/nose/mouth ${pts}${f.crop ? `  -> ${f.crop}` : ''}`);
+    lines.push(`  box ${fmt(x)},${fmt(y)} ${fmt(w)}x${fmt(h)}  score ${formatFixed(f.score, 3)}  eyes/nose/mouth ${pts}${f.atEdge ? '  (past the image edge)' : ''}${f.crop ? `  -> ${f.crop}` : ''}`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -82,7 +82,7 @@ export function registerFaceCommands(program: Command, io: FaceCommandIO = proce
       .description(
         'detect faces (BlazeFace, from @vladmandic/human\'s models) and their five landmarks (eye centres, nose tip, mouth ' +
           'corners, from FaceMesh) in each image. Images are read with sharp (JPEG, PNG, WebP, ...). One block per image, or ' +
-          `with --json one line per image: {"file", "faces": [{"box": [x, y, w, h], "score", "landmarks": [[x, y] x 5]}], "error"?}. ${COORDINATES} ` +
+          `with --json one line per image: {"file", "faces": [{"box": [x, y, w, h], "score", "landmarks": [[x, y] x 5], "atEdge"?}], "error"?}. ${COORDINATES} ` +
           'An unreadable image is reported and the rest are still processed; the exit status is 1 if any image could not be read.',
       )
       .option('--json', 'one JSON line per image on stdout'),
@@ -108,7 +108,8 @@ export function registerFaceCommands(program: Command, io: FaceCommandIO = proce
           '<out>/<identity>/<image>), a file is written by its name. One crop per image (its largest face), or every face with ' +
           '--all-faces (<image>_<k>, largest first). JPEG inputs give JPEG crops (quality 95), others PNG. Images without a face ' +
           'or that cannot be read are reported one line each, listed in <out>/unaligned.txt and counted in the last line; the run ' +
-          `goes on, and the exit status is 1 unless every image was aligned. --json: one line per image, {"file", "faces": [{"box": [x, y, w, h], "score", "landmarks": [[x, y] x 5], "crop"}], "error"?}. ${COORDINATES}`,
+          `goes on, and the exit status is 1 unless every image was aligned. --json: one line per image, {"file", "faces": [{"box": [x, y, w, h], "score", "landmarks": [[x, y] x 5], "crop", "atEdge"?}], "error"?} ` +
+          `(crop: the file written, null for a face not aligned; atEdge: true when the face runs past the image edge, its crop black there). ${COORDINATES}`,
       )
       .requiredOption('--out <dir>', 'output folder (created if missing)')
       .option('--size <px>', 'crop side; the template is scaled from 112', positive('--size', true), 112)
@@ -128,6 +129,7 @@ export function registerFaceCommands(program: Command, io: FaceCommandIO = proce
       onImage: (r, done, total) => {
         if (opts.json) io.stdout(jsonLine(r));
         if (r.error) progress.log(`attfc: ${r.file}: ${r.error}`);
+        r.faces.forEach((f, k) => f.atEdge && f.crop && progress.log(`attfc: ${r.file}: face ${k} runs past the image edge; its crop is black there`));
         progress(done, total);
       },
     });
