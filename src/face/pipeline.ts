@@ -56,11 +56,12 @@ export interface Window {
 }
 
 /**
- * Smallest face BlazeFace finds, as a fraction of its window (measured: faces of 10% of the window are
- * found reliably). Windows are added until this fraction of the finest one is below the smallest face
+ * Smallest face BlazeFace finds, as a fraction of its window: AT&T faces pasted into one 256x256 window
+ * were all found (8 of 8) down to a box of 4.6% of the window, 7 of 8 at 3.5%, and up to 75% (a face
+ * filling the window). Tiles are added until this fraction of the finest is below the smallest face
  * asked for.
  */
-export const SMALLEST_FACE_FRACTION = 0.1;
+export const SMALLEST_FACE_FRACTION = 0.05;
 
 /** The default smallest face: 5% of the longer side, at least 20 pixels. */
 export function defaultMinFaceSize(width: number, height: number): number {

@@ -41,14 +41,15 @@ test('boxOverlap and weightedNms: overlapping hits vote on one box, the best sco
 test('planWindows: padded and letterboxed views always, tiles only for small faces in large images', () => {
   // a 112x112 face crop: twice its side, then itself; tiles would be below half the detector input
   assert.deepEqual(planWindows(112, 112, 20), [[{ x0: -56, y0: -56, side: 224 }], [{ x0: 0, y0: 0, side: 112 }]]);
-  const photo = planWindows(640, 480, 32);
+  assert.equal(planWindows(640, 480, 32).length, 2, 'the letterboxed view finds faces down to 5% of 640 px');
+  const photo = planWindows(640, 480, 16);
   assert.equal(photo.length, 3);
   assert.deepEqual(photo[1], [{ x0: 0, y0: -80, side: 640 }]);
   // 320 px tiles overlapping by half: 3 across, 2 down, covering the image edge to edge
   assert.deepEqual(photo[2].map((w) => [w.x0, w.y0, w.side]), [[0, 0, 320], [160, 0, 320], [320, 0, 320], [0, 160, 320], [160, 160, 320], [320, 160, 320]]);
-  // smaller faces asked for: finer tiles
-  assert.equal(planWindows(640, 480, 16).length, 4);
-  assert.equal(planWindows(640, 480, 100).length, 2);
+  // smaller faces asked for: finer tiles, down to half the detector's input
+  assert.equal(planWindows(640, 480, 8).length, 4);
+  assert.equal(planWindows(640, 480, 4).length, 4);
 });
 
 test('shrinkByBlocks averages blocks (edges average what they hold), rounding halves up', () => {
