@@ -24,16 +24,19 @@ export interface AlignInput {
  * The images of the inputs: a file is itself (written as its base name); a folder contributes every
  * image below it (.jpg, .jpeg, .png, .webp), sorted, at its path relative to that folder, so
  * root/<identity>/<image> becomes out/<identity>/<image>. `skipped` lists other files found in folders.
- * Two inputs that would write the same output are refused before any work.
+ * Two inputs that would write the same output are refused before any work; `outDir`, when inside a
+ * folder given, is not read.
  */
-export function listAlignInputs(inputs: readonly string[]): { images: AlignInput[]; skipped: string[] } {
+export function listAlignInputs(inputs: readonly string[], outDir?: string): { images: AlignInput[]; skipped: string[] } {
   const images: AlignInput[] = [];
   const skipped: string[] = [];
+  const out = outDir === undefined ? null : path.resolve(outDir);
   const walk = (root: string, dir: string) => {
     for (const d of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
       if (d.name.startsWith('.')) continue;
       const full = path.join(dir, d.name);
       const st = statSync(full, { throwIfNoEntry: false });
+      if (st?.isDirectory() && path.resolve(full) === out) continue; // an output folder inside an input one
       if (st?.isDirectory()) walk(root, full);
       else if (st?.isFile() && IMAGE_NAME.test(d.name)) images.push({ file: full, relative: path.relative(root, full) });
       else skipped.push(full);
@@ -80,6 +83,8 @@ export interface AlignedImage {
 
 export interface AlignFilesOptions extends DetectOptions {
   out: string;
+  /** Write into an output folder that already holds files (crops of the same names are replaced). */
+  overwrite?: boolean;
   /** Crop side (default 112). */
   size?: number;
   /** Every face, not only the largest. */
@@ -103,7 +108,11 @@ const round = (v: number) => Math.round(v * 100) / 100;
 export async function alignFiles(images: readonly AlignInput[], options: AlignFilesOptions): Promise<AlignedImage[]> {
   const size = options.size ?? 112;
   const write = options.writeCrops !== false;
-  if (write && existsSync(options.out) && !statSync(options.out).isDirectory()) throw new AttfcError(`--out ${options.out}: is a file; expected a folder`);
+  if (write && existsSync(options.out)) {
+    if (!statSync(options.out).isDirectory()) throw new AttfcError(`--out ${options.out}: is a file; expected a folder`);
+    if (!options.overwrite && readdirSync(options.out).length > 0)
+      throw new AttfcError(`--out ${options.out}: already holds files (an earlier run?); choose an empty folder or pass --overwrite`);
+  }
   const results: AlignedImage[] = [];
   for (const [i, input] of images.entries()) {
     let result: AlignedImage;

@@ -104,6 +104,9 @@ test('attfc align: a folder of good and bad photos, each bad one a clear line, t
   assert.equal(all.status, 0, all.stderr);
   assert.match(all.stdout, /^aligned 1 of 1 images \(1 crop in .*all\)$/m);
   assert.equal((await sharp(path.join(dir, 'all', 'astronaut_0.png')).metadata()).width, 96);
+  const again = attfc('align', astronaut, '--out', path.join(dir, 'all'));
+  assert.equal(again.status, 1);
+  assert.match(again.stderr, /^attfc: --out .*all: already holds files \(an earlier run\?\); choose an empty folder or pass --overwrite$/m);
 
   const d = attfc('detect', astronaut, path.join(root, 'missing.png'));
   assert.equal(d.status, 1, 'an unreadable image fails detect');

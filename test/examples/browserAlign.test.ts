@@ -4,12 +4,12 @@
 // aligned crops, embed like Node (cosine >= 0.999) and give Node's verdicts; the cat gets "no face".
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { attData, attDataMissing, facepluginFeatureModel } from '../helpers/onnx.js';
 import { cosine, photosDir, photosMissing } from '../helpers/faces.js';
+import { chromiumMissing, openServedPage } from '../helpers/browser.js';
 import { readOnnxBackbone, writeImportedModel } from '../../src/onnx/importer.js';
 import { updateModelMetadata } from '../../src/backbones/index.js';
 import { loadEmbedder } from '../../src/embed.js';
@@ -17,10 +17,7 @@ import { detectFaces } from '../../src/face/detect.js';
 import { bestSimilarityThreshold, thresholdRecord } from '../../src/eval/threshold.js';
 import { initEngine, shutdownEngine } from '../../src/engine/index.js';
 
-const CHROMIUM = process.env.ATTFC_CHROMIUM ?? '/usr/bin/chromium';
-const LAUNCH_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const skip = (existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is not installed (apt-get install chromium; .ci/run does)`) ?? attDataMissing() ?? photosMissing();
-if (skip && process.env.ATTFC_REQUIRE_CHROMIUM && !existsSync(CHROMIUM)) throw new Error(`ATTFC_REQUIRE_CHROMIUM is set but ${skip}`);
+const skip = chromiumMissing() ?? attDataMissing() ?? photosMissing();
 
 interface PageFace {
   name: string;
@@ -30,7 +27,6 @@ interface PageFace {
 }
 
 test('the browser page finds, aligns and verifies faces in photos like Node (headless Chromium, WebGL and WASM)', { skip, timeout: 600_000 }, async (t) => {
-  const { chromium } = await import('playwright-core');
   const work = mkdtempSync(path.join(os.tmpdir(), 'attfc-browser-align-'));
   const faces = path.join(attData() as string, 'att_faces_112');
   const photos = photosDir() as string;
@@ -65,24 +61,9 @@ test('the browser page finds, aligns and verifies faces in photos like Node (hea
   embedder.dispose();
   shutdownEngine();
 
-  const server = spawn(process.execPath, ['bin/attfc.js', 'serve', modelDir, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const userDataDir = mkdtempSync(path.join(os.tmpdir(), 'attfc-chromium-profile-'));
-  let browser: Awaited<ReturnType<typeof chromium.launchPersistentContext>> | null = null;
+  const served = await openServedPage(modelDir, { width: 900, height: 1200 });
+  const { url, page, pageErrors } = served;
   try {
-    const url = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      server.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-        out += chunk;
-        const m = / at (http:\/\/\S+) /.exec(out);
-        if (m) resolve(m[1]);
-      });
-      server.stderr.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-      server.on('exit', (code) => reject(new Error(`attfc serve exited (${code}): ${out}`)));
-    });
-    browser = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: LAUNCH_ARGS, viewport: { width: 900, height: 1200 } });
-    const page = await browser.newPage();
-    const pageErrors: string[] = [];
-    page.on('pageerror', (e) => pageErrors.push(e.message));
     const readFace = async (slot: 'a' | 'b') =>
       (await page.evaluate(`(() => { const f = window.attfcVerifier.faces.${slot}; return f && { name: f.name, detections: f.detections, crop: f.crop, embedding: f.embedding }; })()`)) as PageFace | null;
 
@@ -139,9 +120,7 @@ test('the browser page finds, aligns and verifies faces in photos like Node (hea
     }
     assert.deepEqual(pageErrors, []);
   } finally {
-    await browser?.close();
-    server.kill('SIGTERM');
-    rmSync(userDataDir, { recursive: true, force: true });
+    await served.close();
     rmSync(work, { recursive: true, force: true });
   }
 });

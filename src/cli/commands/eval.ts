@@ -281,7 +281,8 @@ export function registerEvalCommands(program: Command, deps: EvalCommandDeps = {
     .description(
       'embed aligned face crops with a model: one plain forward pass per image (no flip-sum), L2-normalised, so the ' +
         'cosine similarity of two faces is the dot product. Images are turned upright (EXIF orientation); those not at the ' +
-        'model input size are cropped to their centre square and resized (cubic). Output: --out file.json ({"<image>": [..D floats]}), --out file.npy (float32 [n, D], ' +
+        'model input size are cropped to their centre square and resized (cubic). With --align they may be photos: the largest face ' +
+        'of each is detected and aligned to the ArcFace template first, and an image without a face is an error. Output: --out file.json ({"<image>": [..D floats]}), --out file.npy (float32 [n, D], ' +
         'rows in argument order), or JSON on stdout without --out.',
     )
     .requiredOption('--model <dir>', 'embedding model directory (model.json + weights)')

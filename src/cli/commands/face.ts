@@ -105,7 +105,7 @@ export function registerFaceCommands(program: Command, io: FaceCommandIO = proce
       .description(
         'detect the faces in images and folders, and write each aligned to the ArcFace template (a similarity transform from the ' +
           "five landmarks, insightface's norm_crop) under --out: a folder keeps its layout (root/<identity>/<image> -> " +
-          '<out>/<identity>/<image>), a file is written by its name. One crop per image (its largest face), or every face with ' +
+          '<out>/<identity>/<image>), a file is written by its name; --out must be empty unless --overwrite. One crop per image (its largest face), or every face with ' +
           '--all-faces (<image>_<k>, largest first). JPEG inputs give JPEG crops (quality 95), others PNG. Images without a face ' +
           'or that cannot be read are reported one line each, listed in <out>/unaligned.txt and counted in the last line; the run ' +
           `goes on, and the exit status is 1 unless every image was aligned. --json: one line per image, {"file", "faces": [{"box": [x, y, w, h], "score", "landmarks": [[x, y] x 5], "crop", "atEdge"?}], "error"?} ` +
@@ -114,9 +114,10 @@ export function registerFaceCommands(program: Command, io: FaceCommandIO = proce
       .requiredOption('--out <dir>', 'output folder (created if missing)')
       .option('--size <px>', 'crop side; the template is scaled from 112', positive('--size', true), 112)
       .option('--all-faces', 'write every face found, not only the largest')
+      .option('--overwrite', 'write into an --out folder that already holds files (crops of the same names are replaced)')
       .option('--json', 'one JSON line per image on stdout (progress and the summary on stderr)'),
-  ).action(async (inputs: string[], opts: DetectFlags & { out: string; size: number; allFaces?: boolean }) => {
-    const { images, skipped } = listAlignInputs(inputs);
+  ).action(async (inputs: string[], opts: DetectFlags & { out: string; size: number; allFaces?: boolean; overwrite?: boolean }) => {
+    const { images, skipped } = listAlignInputs(inputs, opts.out);
     if (images.length === 0) throw new AttfcError(`align: no images in ${inputs.join(', ')} (expected .jpg, .jpeg, .png or .webp files)`);
     await initEngine();
     const progress = createProgress('align', { stream: io.stderr });
@@ -124,6 +125,7 @@ export function registerFaceCommands(program: Command, io: FaceCommandIO = proce
       out: opts.out,
       size: opts.size,
       allFaces: opts.allFaces === true,
+      overwrite: opts.overwrite === true,
       minScore: opts.minScore,
       minFaceSize: opts.minFace,
       onImage: (r, done, total) => {
