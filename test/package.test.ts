@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { photosDir } from './helpers/faces.js';
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -56,7 +56,14 @@ test('npm pack -> npm install <tarball> in an empty folder -> CLI, library and t
     const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { files: string[] };
     const source = path.join(work, 'source');
     mkdirSync(source);
-    const copied = ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'README.md', ...pkg.files.filter((f) => !f.startsWith('dist'))];
+    // package.json's `files` may hold globs of one folder's files (native/*.cc)
+    const expand = (f: string): string[] => {
+      if (!f.includes('*')) return [f];
+      const dir = path.dirname(f);
+      const re = new RegExp(`^${path.basename(f).replace(/[.]/g, '\\.').replace(/\*/g, '.*')}$`);
+      return readdirSync(path.join(root, dir)).filter((n) => re.test(n)).map((n) => path.join(dir, n));
+    };
+    const copied = ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'README.md', ...pkg.files.filter((f) => !f.startsWith('dist')).flatMap(expand)];
     for (const entry of copied) cpSync(path.join(root, entry), path.join(source, entry), { recursive: true });
     symlinkSync(path.join(root, 'node_modules'), path.join(source, 'node_modules'), 'dir');
     const packed = JSON.parse(run(NPM, ['pack', '--json', '--pack-destination', work], { cwd: source }).replace(/^[^[]*/, '')) as {
