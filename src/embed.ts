@@ -6,8 +6,15 @@ import { decodeRgbSquare, normalizeBatch } from './eval/images.js';
 import { readVerificationThreshold, type VerificationThreshold } from './eval/threshold.js';
 import { AttfcError } from './errors.js';
 import { firstNonFinite } from './util/finite.js';
+import { alignLargestFace, noFaceMessage } from './face/detect.js';
+import type { DetectedFace } from './face/pipeline.js';
 
 export type ImageInput = Buffer | string | tf.Tensor3D | tf.Tensor4D;
+
+/** Options of embed(): `align` treats Buffers and paths as photos (largest face detected and aligned first). */
+export interface EmbedOptions {
+  align?: boolean;
+}
 
 /** What verify() returns: the cosine similarity and whether it reaches the model's threshold. */
 export interface Verification {
@@ -24,8 +31,15 @@ export interface FaceEmbedder {
   /**
    * L2-normalised embeddings, one Float32Array per image. Buffers and paths are decoded with sharp
    * (any format it reads, converted to RGB and resized); tensors must already be normalised NHWC (or HWC).
+   * With `{ align: true }` each Buffer or path is a photo: its largest face is detected, aligned to the
+   * ArcFace template at the input size and embedded; a photo without a face is an error naming it.
    */
-  embed(images: ImageInput | ImageInput[]): Promise<Float32Array[]>;
+  embed(images: ImageInput | ImageInput[], options?: EmbedOptions): Promise<Float32Array[]>;
+  /**
+   * One photo's embedding: with `align` (default true) of its largest face, which is returned too
+   * (face is null without align); null when align finds no face.
+   */
+  embedFace(image: Buffer | string, options?: EmbedOptions): Promise<{ embedding: Float32Array; face: DetectedFace | null } | null>;
   /** Cosine similarity of two embeddings. */
   similarity(a: Float32Array, b: Float32Array): number;
   /**
@@ -76,14 +90,23 @@ export async function loadEmbedder(dir: string, options: { batchSize?: number } 
     embeddingSize,
     metadata,
     verification,
-    async embed(images) {
+    async embed(images, options = {}) {
       if (images instanceof tf.Tensor && images.rank === 4) return run(checkShape(images as tf.Tensor4D, 'images'));
       const list = Array.isArray(images) ? images : [images];
       const out: Float32Array[] = [];
       let pending: { i: number; input: Buffer | string }[] = [];
+      const describe = (p: { i: number; input: Buffer | string }) => (typeof p.input === 'string' ? p.input : `image ${p.i}`);
+      const aligned = async (p: { i: number; input: Buffer | string }): Promise<Uint8Array> => {
+        const { crop, width, height } = await alignLargestFace(p.input, inputSize, describe(p));
+        if (!crop) throw new AttfcError(`${describe(p)}: ${noFaceMessage({ width, height })}`);
+        return crop.data;
+      };
       const flush = async () => {
         if (!pending.length) return;
-        const rgb = await Promise.all(pending.map((p) => decodeRgbSquare(p.input, inputSize, typeof p.input === 'string' ? p.input : `image ${p.i}`)));
+        const rgb: Uint8Array[] = [];
+        // detection runs on the model's engine: one photo at a time
+        if (options.align) for (const p of pending) rgb.push(await aligned(p));
+        else rgb.push(...(await Promise.all(pending.map((p) => decodeRgbSquare(p.input, inputSize, describe(p))))));
         const x = tf.tensor4d(normalizeBatch(rgb, inputSize), [rgb.length, inputSize, inputSize, 3]);
         run(x).forEach((e, k) => (out[pending[k].i] = e));
         x.dispose();
@@ -103,6 +126,17 @@ export async function loadEmbedder(dir: string, options: { batchSize?: number } 
       }
       await flush();
       return out;
+    },
+    async embedFace(image, options = {}) {
+      if (options.align === false) return { embedding: (await embedder.embed([image]))[0], face: null };
+      const { crop, face } = await alignLargestFace(image, inputSize, typeof image === 'string' ? image : 'image');
+      if (!crop) return null;
+      const x = tf.tensor4d(normalizeBatch([crop.data], inputSize), [1, inputSize, inputSize, 3]);
+      try {
+        return { embedding: run(x)[0], face };
+      } finally {
+        x.dispose();
+      }
     },
     similarity,
     async verify(a, b) {

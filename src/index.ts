@@ -50,7 +50,10 @@ export { saveCheckpoint, loadCheckpoint, listCheckpoints, resolveCheckpoint } fr
 // Evaluation: .bin verification sets, IJB-B/C, ROC plots, embeddings.
 export * from './eval/index.js';
 export { loadEmbedder } from './embed.js';
-export type { FaceEmbedder, ImageInput, Verification } from './embed.js';
+export type { FaceEmbedder, ImageInput, Verification, EmbedOptions } from './embed.js';
+
+// Faces in photos: detection (BlazeFace), five landmarks (FaceMesh), ArcFace alignment.
+export * from './face/index.js';
 
 export { AttfcError } from './errors.js';
 export { Rng } from './util/rng.js';

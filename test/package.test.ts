@@ -4,6 +4,7 @@
 // TypeScript check against the shipped declarations. Needs the npm registry for the dependencies.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { photosDir } from './helpers/faces.js';
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -102,6 +103,12 @@ test('npm pack -> npm install <tarball> in an empty folder -> CLI, library and t
     assert.equal(metadata.verification.set, 'synth_val');
     const environment = JSON.parse(readFileSync(path.join(user, 'run', 'environment.json'), 'utf8'));
     assert.deepEqual(environment.parallel, { mode: 'data', replicas: 2 });
+    // the face models come with a dependency (@vladmandic/human): detection runs from the installed package
+    const photos = photosDir();
+    if (photos) {
+      const detected = JSON.parse(run(NPX, ['--no', '--', 'attfc', 'detect', path.join(photos, 'astronaut.png'), '--json'], { cwd: user }).trim().split('\n').pop()!);
+      assert.equal(detected.faces.length, 1, 'one face in astronaut.png');
+    }
 
     // 4. The library from a plain .mjs (threaded WASM), then TypeScript against the shipped .d.ts.
     writeFileSync(path.join(user, 'embed.mjs'), LIBRARY_SCRIPT);

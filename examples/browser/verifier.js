@@ -1,13 +1,17 @@
-// The browser face verifier: loads an attfc model with TensorFlow.js (WebGL, else WASM), prepares each
-// image exactly as loadEmbedder() does in Node (same crop/resize/normalisation module), embeds it,
-// and compares the two embeddings with the threshold recorded in the model's metadata.
+// The browser face verifier: loads an attfc model with TensorFlow.js (WebGL, else WASM), finds the
+// faces in each photo and aligns the largest (the same compiled detection, landmark and warp modules
+// as `attfc align` in Node, on the same BlazeFace and FaceMesh models), or with alignment off prepares
+// the image as a crop exactly as loadEmbedder() does; embeds it, and compares the two embeddings with
+// the threshold recorded in the model's metadata.
 import { normalizeRgb, squareCropResize } from './attfc/faceCrop.js';
+import { detectFacesInPixels } from './attfc/face/pipeline.js';
+import { alignRgb } from './attfc/face/align.js';
 
 const tf = window.tf;
 const $ = (id) => document.getElementById(id);
 
 /** Page state; also read by the automated browser test. */
-const state = { backend: null, model: null, inputSize: 0, threshold: null, files: { a: null, b: null }, faces: { a: null, b: null }, result: null };
+const state = { backend: null, model: null, inputSize: 0, threshold: null, align: true, faceModels: null, files: { a: null, b: null }, faces: { a: null, b: null }, result: null };
 window.attfcVerifier = state;
 
 /** WebGL first, then WASM (?backend=webgl or ?backend=wasm forces one). Returns a line saying what runs. */
@@ -55,8 +59,15 @@ function useModel(model, source) {
   for (const k of ['a', 'b']) if (state.files[k]) prepare(k, state.files[k]);
 }
 
-/** Decoded RGBA pixels of an image file at its own size (colour-managed to sRGB, like sharp). */
+/** BlazeFace and FaceMesh as @vladmandic/human ships them (served by attfc serve from node_modules). */
+async function loadFaceModels() {
+  const [detector, mesh] = await Promise.all([tf.loadGraphModel('face-models/blazeface.json'), tf.loadGraphModel('face-models/facemesh.json')]);
+  return { tf, detector, mesh };
+}
+
+/** Decoded RGBA pixels of an image file (or a webcam frame already decoded) at its own size (colour-managed to sRGB, like sharp). */
 async function decode(file) {
+  if (file.imageData) return file.imageData;
   const bitmap = await createImageBitmap(file, { premultiplyAlpha: 'none', imageOrientation: 'from-image' });
   const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
   const ctx = canvas.getContext('2d', { willReadFrequently: true, colorSpace: 'srgb' });
@@ -78,7 +89,54 @@ async function embed(rgb) {
   return Float32Array.from(data);
 }
 
-/** Decodes, crops, shows and embeds the image in slot k, then compares when both slots are filled. */
+/** RGBA -> RGB bytes (alpha dropped, like sharp's removeAlpha). */
+function toRgb(img) {
+  const n = img.width * img.height;
+  const rgb = new Uint8Array(3 * n);
+  for (let i = 0; i < n; i++) {
+    rgb[3 * i] = img.data[4 * i];
+    rgb[3 * i + 1] = img.data[4 * i + 1];
+    rgb[3 * i + 2] = img.data[4 * i + 2];
+  }
+  return rgb;
+}
+
+/** Draws the photo with every face's box (the largest in green) and its five landmarks. */
+function drawPhoto(k, img, faces, largest) {
+  const canvas = $(`photo-${k}`);
+  canvas.width = img.width;
+  canvas.height = img.height;
+  const ctx = canvas.getContext('2d');
+  ctx.putImageData(img, 0, 0);
+  const line = Math.max(1, Math.round(Math.max(img.width, img.height) / 300));
+  for (const f of faces) {
+    ctx.lineWidth = line;
+    ctx.strokeStyle = f === largest ? '#1db954' : '#f2b01e';
+    const [x, y, w, h] = f.box;
+    ctx.strokeRect(x + 0.5, y + 0.5, w, h); // pixel-centre coordinates -> canvas edges
+    f.landmarks5.forEach(([px, py], i) => {
+      ctx.fillStyle = ['#e53935', '#1e88e5', '#fdd835', '#d81b60', '#00acc1'][i];
+      ctx.beginPath();
+      ctx.arc(px + 0.5, py + 0.5, 1.5 * line + 1, 0, 2 * Math.PI);
+      ctx.fill();
+    });
+  }
+}
+
+function clearPhoto(k) {
+  const canvas = $(`photo-${k}`);
+  canvas.width = 1;
+  canvas.height = 1;
+}
+
+/** The face with the largest box (as `attfc align` picks it). */
+function largestFace(faces) {
+  let best = null;
+  for (const f of faces) if (!best || f.box[2] * f.box[3] > best.box[2] * best.box[3]) best = f;
+  return best;
+}
+
+/** Decodes, finds and aligns (or crops), shows and embeds the image in slot k, then compares when both slots are filled. */
 async function prepare(k, file) {
   const info = $(`info-${k}`);
   info.classList.remove('error');
@@ -93,7 +151,25 @@ async function prepare(k, file) {
   try {
     const img = await decode(file);
     const n = state.inputSize;
-    const rgb = squareCropResize(img.data, img.width, img.height, 4, n);
+    let rgb;
+    let how;
+    let detections = null;
+    if (state.align) {
+      if (!state.faceModels) throw new Error('the face models are not loaded (see above); uncheck "Detect and align faces" to use crops');
+      info.textContent = `${file.name}: finding faces…`;
+      const pixels = { width: img.width, height: img.height, data: toRgb(img) };
+      detections = await detectFacesInPixels(state.faceModels, pixels);
+      const face = largestFace(detections);
+      drawPhoto(k, img, detections, face);
+      if (!face) throw new Error(`no face found in ${img.width}x${img.height}`);
+      rgb = alignRgb(pixels.data, img.width, img.height, face.landmarks5.flat(), n);
+      how = `${detections.length} face${detections.length === 1 ? '' : 's'} found; the largest (score ${face.score.toFixed(2)}) aligned to ${n}x${n}`;
+    } else {
+      clearPhoto(k);
+      rgb = squareCropResize(img.data, img.width, img.height, 4, n);
+      const side = Math.min(img.width, img.height);
+      how = img.width === n && img.height === n ? 'used as it is' : `centre ${side}x${side} resized to ${n}x${n}`;
+    }
     const canvas = $(`crop-${k}`);
     canvas.width = n;
     canvas.height = n;
@@ -102,14 +178,13 @@ async function prepare(k, file) {
     canvas.getContext('2d').putImageData(shown, 0, 0);
     let transparent = false;
     for (let i = 3; i < img.data.length; i += 4) if (img.data[i] !== 255) { transparent = true; break; }
-    const side = Math.min(img.width, img.height);
-    const how = img.width === n && img.height === n ? 'used as it is' : `centre ${side}x${side} resized to ${n}x${n}`;
     const embedding = await embed(rgb);
     if (state.files[k] !== file) return; // another image replaced this one meanwhile
-    state.faces[k] = { file, name: file.name, width: img.width, height: img.height, crop: Array.from(rgb), embedding: Array.from(embedding) };
+    state.faces[k] = { file, name: file.name, width: img.width, height: img.height, aligned: state.align, detections, crop: Array.from(rgb), embedding: Array.from(embedding) };
     info.textContent = `${file.name}: ${img.width}x${img.height}, ${how} (shown)` +
       (transparent ? '. Note: it has transparent pixels; this page cannot read the colour under them exactly as Node does.' : '');
   } catch (e) {
+    if (state.files[k] !== file) return;
     state.faces[k] = null;
     info.classList.add('error');
     info.textContent = `${file.name}: cannot use this image (${e.message})`;
@@ -134,7 +209,39 @@ function compare() {
   if (same !== null) box.className = same ? 'same' : 'different';
 }
 
+/** The webcam in slot k (where the browser allows it: https or localhost, and the user agrees). */
+function wireCamera(k) {
+  const video = $(`video-${k}`);
+  const snap = $(`snap-${k}`);
+  $(`camera-${k}`).addEventListener('click', async () => {
+    const info = $(`info-${k}`);
+    try {
+      if (!navigator.mediaDevices?.getUserMedia) throw new Error('this browser gives no camera to this page (it needs https or localhost)');
+      video.srcObject = await navigator.mediaDevices.getUserMedia({ video: true, audio: false });
+      video.hidden = false;
+      snap.hidden = false;
+      info.classList.remove('error');
+      info.textContent = 'Webcam on: press "Take the photo".';
+    } catch (e) {
+      info.classList.add('error');
+      info.textContent = `Webcam: ${e.message}`;
+    }
+  });
+  snap.addEventListener('click', () => {
+    const canvas = new OffscreenCanvas(video.videoWidth, video.videoHeight);
+    const ctx = canvas.getContext('2d', { willReadFrequently: true });
+    ctx.drawImage(video, 0, 0);
+    const imageData = ctx.getImageData(0, 0, canvas.width, canvas.height);
+    for (const t of video.srcObject?.getTracks() ?? []) t.stop();
+    video.srcObject = null;
+    video.hidden = true;
+    snap.hidden = true;
+    prepare(k, { name: `webcam ${new Date().toLocaleTimeString()}`, imageData });
+  });
+}
+
 function wireSlot(k) {
+  wireCamera(k);
   const slot = $(`slot-${k}`);
   $(`file-${k}`).addEventListener('change', (e) => e.target.files[0] && prepare(k, e.target.files[0]));
   slot.addEventListener('dragover', (e) => { e.preventDefault(); slot.classList.add('over'); });
@@ -150,8 +257,22 @@ function wireSlot(k) {
 async function main() {
   wireSlot('a');
   wireSlot('b');
+  const alignBox = $('align');
+  if (new URLSearchParams(location.search).get('align') === '0') alignBox.checked = false;
+  state.align = alignBox.checked;
+  alignBox.addEventListener('change', () => {
+    state.align = alignBox.checked;
+    for (const k of ['a', 'b']) if (state.files[k]) prepare(k, state.files[k]);
+  });
   try {
     $('backend').textContent = await pickBackend();
+    try {
+      state.faceModels = await loadFaceModels();
+      $('face-models').textContent = 'Face models loaded.';
+    } catch (e) {
+      $('face-models').classList.add('error');
+      $('face-models').textContent = `Face models: cannot load (${e.message}).`;
+    }
     useModel(await tf.loadLayersModel('model/model.json'), 'served by attfc serve');
   } catch (e) {
     $('model').classList.add('error');

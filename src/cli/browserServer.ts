@@ -1,12 +1,14 @@
-// A local HTTP server for the browser face verifier (examples/browser): the page, the compiled pixel
-// preparation it shares with loadEmbedder(), TensorFlow.js's browser bundles from node_modules, and one
-// exported model. Static files only, GET/HEAD only, nothing outside those four places.
+// A local HTTP server for the browser face verifier (examples/browser): the page, the compiled modules
+// it shares with Node (pixel preparation, face detection, landmarks and alignment), TensorFlow.js's
+// browser bundles and the face models from node_modules, and one exported model. Static files only,
+// GET/HEAD only, nothing outside those places.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AttfcError } from '../errors.js';
+import { FACE_MODEL_ALL_FILES, faceModelDir } from '../face/modelFiles.js';
 
 const require = createRequire(import.meta.url);
 
@@ -25,6 +27,7 @@ const CONTENT_TYPES: Record<string, string> = {
 const TFJS_FILES: Record<string, string> = {
   'tf-core.min.js': '@tensorflow/tfjs-core/dist/tf-core.min.js',
   'tf-layers.min.js': '@tensorflow/tfjs-layers/dist/tf-layers.min.js',
+  'tf-converter.min.js': '@tensorflow/tfjs-converter/dist/tf-converter.min.js',
   'tf-backend-webgl.min.js': '@tensorflow/tfjs-backend-webgl/dist/tf-backend-webgl.min.js',
   'tf-backend-wasm.min.js': '@tensorflow/tfjs-backend-wasm/dist/tf-backend-wasm.min.js',
   'tfjs-backend-wasm.wasm': '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm',
@@ -37,12 +40,28 @@ export function browserPageDir(): string {
   return fileURLToPath(new URL('../../examples/browser/', import.meta.url));
 }
 
-/** The compiled faceCrop module the page imports (dist/eval/faceCrop.js; from the sources, the built copy). */
-function faceCropModule(): string {
-  const url = import.meta.url.endsWith('.ts') ? new URL('../../dist/eval/faceCrop.js', import.meta.url) : new URL('../eval/faceCrop.js', import.meta.url);
-  const file = fileURLToPath(url);
-  if (!existsSync(file)) throw new AttfcError(`${file} is missing: run \`npm run build\` in the attfc folder first`);
-  return file;
+/**
+ * The compiled modules the page imports, by their path under /attfc/ (dist/ holds them; from the
+ * sources, the built copy). They import nothing but each other, so they run in a browser as they are.
+ */
+export const PAGE_MODULES: Record<string, string> = {
+  'faceCrop.js': 'eval/faceCrop.js',
+  'errors.js': 'errors.js',
+  'face/align.js': 'face/align.js',
+  'face/blazeface.js': 'face/blazeface.js',
+  'face/facemesh.js': 'face/facemesh.js',
+  'face/pipeline.js': 'face/pipeline.js',
+};
+
+function pageModules(): Record<string, string> {
+  const dist = import.meta.url.endsWith('.ts') ? new URL('../../dist/', import.meta.url) : new URL('../', import.meta.url);
+  return Object.fromEntries(
+    Object.entries(PAGE_MODULES).map(([served, built]) => {
+      const file = fileURLToPath(new URL(built, dist));
+      if (!existsSync(file)) throw new AttfcError(`${file} is missing: run \`npm run build\` in the attfc folder first`);
+      return [served, file];
+    }),
+  );
 }
 
 /** Checks that `dir` holds an exported model and returns its metadata. */
@@ -71,8 +90,9 @@ export async function startBrowserServer(options: { modelDir: string; host?: str
   const modelDir = path.resolve(options.modelDir);
   readServedModel(modelDir);
   const pageDir = browserPageDir();
-  const faceCrop = faceCropModule();
+  const modules = pageModules();
   const tfjs = Object.fromEntries(Object.entries(TFJS_FILES).map(([name, spec]) => [name, require.resolve(spec)]));
+  const faceModels = Object.fromEntries(FACE_MODEL_ALL_FILES.map((name) => [name, path.join(faceModelDir(), name)]));
 
   // URL path -> file on disk, or null (404). Only plain names inside the served folders are accepted.
   const resolveFile = (urlPath: string): string | null => {
@@ -80,10 +100,11 @@ export async function startBrowserServer(options: { modelDir: string; host?: str
     if (parts.some((p) => p === '..' || p === '.' || p.includes('/') || p.includes('\\') || p.includes('\0'))) return null;
     if (parts.length === 0) return path.join(pageDir, 'index.html');
     if (parts.length === 1) return path.join(pageDir, parts[0]);
+    if (parts[0] === 'attfc') return modules[parts.slice(1).join('/')] ?? null;
     if (parts.length !== 2) return null;
     const [folder, name] = parts;
-    if (folder === 'attfc' && name === 'faceCrop.js') return faceCrop;
     if (folder === 'tfjs') return tfjs[name] ?? null;
+    if (folder === 'face-models') return faceModels[name] ?? null;
     if (folder === 'model') return path.join(modelDir, name);
     return null;
   };

@@ -7,12 +7,20 @@ import { AttfcError } from '../errors.js';
 import { checkImage } from './dataset.js';
 import { scanImageFolder } from './imageFolder.js';
 import { InsightfaceRecWriter } from './recordioWriter.js';
+import { alignLargestFace, noFaceMessage } from '../face/detect.js';
+import { encodeRgb } from '../face/image.js';
 
 export interface PackOptions {
   /** JPEG quality for re-encoded (non-JPEG) images; default 95. */
   jpegQuality?: number;
-  /** Called after each written image. */
+  /** Called after each image (written or skipped). */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Align every image first (largest face, ArcFace template, `size` x `size`, JPEG): images without a
+   * face or that cannot be read are skipped, reported to `onSkip`, and counted in the report; an
+   * identity left with no image is dropped and the others renumbered in order.
+   */
+  align?: { size: number; onSkip?: (file: string, reason: string) => void };
 }
 
 export interface PackReport {
@@ -25,6 +33,8 @@ export interface PackReport {
   imageSize: { width: number; height: number };
   /** Images whose size differs from `imageSize`. */
   otherSizes: number;
+  /** With `align`: images skipped (no face or unreadable) and identities left without images. */
+  skipped?: { images: number; identities: number };
 }
 
 const PACK_BATCH = 8;
@@ -38,6 +48,7 @@ export async function pack(folder: string, out: string, options: PackOptions = {
     throw new AttfcError(`${join(out, 'train.rec')}: already exists; choose an empty output directory`);
   }
   const total = scan.files.length;
+  if (options.align) return packAligned(folder, out, scan, options.align, options.onProgress);
   let writer: InsightfaceRecWriter | null = null;
   let reencoded = 0;
   let otherSizes = 0;
@@ -65,6 +76,60 @@ export async function pack(folder: string, out: string, options: PackOptions = {
     throw e;
   }
   return { out, identities: scan.identityNames.length, images: total, reencoded, imageSize, otherSizes };
+}
+
+/** pack() with alignment: one image at a time (detection runs on the tfjs engine), skipped images listed. */
+async function packAligned(
+  folder: string,
+  out: string,
+  scan: ReturnType<typeof scanImageFolder>,
+  align: NonNullable<PackOptions['align']>,
+  onProgress: PackOptions['onProgress'],
+): Promise<PackReport> {
+  const total = scan.files.length;
+  const writer = new InsightfaceRecWriter(out, { width: align.size, height: align.size });
+  let label = -1;
+  let lastIdentity = -1;
+  let skippedImages = 0;
+  try {
+    for (let i = 0; i < total; i++) {
+      const file = join(folder, scan.files[i]!);
+      let crop: Awaited<ReturnType<typeof alignLargestFace>> | null = null;
+      try {
+        crop = await alignLargestFace(file, align.size, file);
+      } catch (e) {
+        if (!(e instanceof AttfcError)) throw e;
+        skippedImages++;
+        align.onSkip?.(file, e.message.startsWith(`${file}: `) ? e.message.slice(file.length + 2) : e.message);
+      }
+      if (crop && !crop.crop) {
+        skippedImages++;
+        align.onSkip?.(file, noFaceMessage(crop));
+      } else if (crop?.crop) {
+        if (scan.labels[i] !== lastIdentity) {
+          lastIdentity = scan.labels[i]!;
+          label++;
+        }
+        writer.add(label, await encodeRgb(crop.crop, 'jpeg'));
+      }
+      onProgress?.(i + 1, total);
+    }
+    if (writer.numImages === 0) throw new AttfcError(`${folder}: no face found in any of its ${total} images; nothing to pack`);
+    writer.close();
+  } catch (e) {
+    writer.abort();
+    throw e;
+  }
+  const identities = writer.numIdentities;
+  return {
+    out,
+    identities,
+    images: writer.numImages,
+    reencoded: writer.numImages,
+    imageSize: { width: align.size, height: align.size },
+    otherSizes: 0,
+    skipped: { images: skippedImages, identities: scan.identityNames.length - identities },
+  };
 }
 
 interface PreparedImage {

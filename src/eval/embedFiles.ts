@@ -1,6 +1,8 @@
 // Plain embeddings of image files (no flip): what `attfc embed` writes.
 import { embedBatch, type Embedder } from './embedder.js';
 import { decodeRgbSquare, normalizeBatch } from './images.js';
+import { alignLargestFace, noFaceMessage } from '../face/detect.js';
+import { AttfcError } from '../errors.js';
 import type { ProgressFn } from '../util/progress.js';
 
 export interface EmbedFilesResult {
@@ -12,12 +14,13 @@ export interface EmbedFilesResult {
 /**
  * Embeds each image file once (no flip-sum: one image in, its own embedding out) and L2-normalises
  * the result, so cosine similarity is a dot product. Images not at the model size are scaled on the
- * short side and centre-cropped; they should already be aligned face crops.
+ * short side and centre-cropped; they should already be aligned face crops. With `align` they are photos:
+ * the largest face of each is detected and aligned first, and an image without one is an error.
  */
 export async function embedImageFiles(
   embedder: Embedder,
   files: readonly string[],
-  options: { batchSize?: number; onProgress?: ProgressFn } = {},
+  options: { batchSize?: number; onProgress?: ProgressFn; align?: boolean } = {},
 ): Promise<EmbedFilesResult> {
   const size = embedder.inputSize;
   const batchSize = Math.max(1, Math.floor(options.batchSize ?? 32));
@@ -25,7 +28,7 @@ export async function embedImageFiles(
   let dim = 0;
   for (let start = 0; start < files.length; start += batchSize) {
     const names = files.slice(start, start + batchSize);
-    const rgb = await Promise.all(names.map((f) => decodeRgbSquare(f, size, f)));
+    const rgb = options.align ? await alignedCrops(names, size) : await Promise.all(names.map((f) => decodeRgbSquare(f, size, f)));
     const batch = await embedBatch(embedder, normalizeBatch(rgb, size), names.length, (row) => names[row]!);
     if (start === 0) {
       dim = batch.dim;
@@ -41,4 +44,15 @@ export async function embedImageFiles(
     options.onProgress?.(start + names.length, files.length);
   }
   return { dim, embeddings: out };
+}
+
+/** The aligned crop of each file's largest face, one at a time (detection shares the engine with the model). */
+async function alignedCrops(files: readonly string[], size: number): Promise<Uint8Array[]> {
+  const out: Uint8Array[] = [];
+  for (const f of files) {
+    const { crop, width, height } = await alignLargestFace(f, size, f);
+    if (!crop) throw new AttfcError(`${f}: ${noFaceMessage({ width, height })}; every image needs a face with --align (\`attfc align --json\` lists them)`);
+    out.push(crop.data);
+  }
+  return out;
 }

@@ -1,6 +1,7 @@
 // Runs a model over a verification .bin set with insightface's protocol and reports the standard line.
 import { createHash } from 'node:crypto';
 import { AttfcError } from '../errors.js';
+import { alignLargestFace } from '../face/detect.js';
 import { readVerificationBin, type VerificationSet } from './binReader.js';
 import { embedBatchWithFlip, type Embedder } from './embedder.js';
 import { decodeRgbSquare, normalizeBatch } from './images.js';
@@ -15,6 +16,12 @@ export interface EvaluateBinOptions {
   onProgress?: (done: number, total: number) => void;
   /** Set name in reports; default the file name without .bin. */
   name?: string;
+  /**
+   * Re-align every image before embedding: detect its largest face, take its five landmarks and warp
+   * it to the ArcFace template at the model's input size. An image without a face is used as it is
+   * (centre crop) and counted in the result's `alignment`.
+   */
+  align?: boolean;
   /**
    * Processes of a distributed run, each embedding its share of the images: every rank passes the same
    * set, embeds about 1/worldSize of it, and gets every rank's embeddings back (and the same result).
@@ -53,6 +60,8 @@ export interface VerificationResult {
    * the ones loadEmbedder() computes; "same" iff similarity >= it (see bestSimilarityThreshold).
    */
   threshold: { similarity: number; accuracy: number };
+  /** With `align`: distinct images aligned, and those without a face that were used as they are. */
+  alignment?: { aligned: number; withoutFace: number };
 }
 
 /**
@@ -80,11 +89,27 @@ export async function evaluateBin(
   let ownOrig: Float32Array | null = null;
   let ownFlip: Float32Array | null = null;
   let dim = 0;
+  const alignment = { aligned: 0, withoutFace: 0 };
+  const prepare = async (i: number): Promise<Uint8Array> => {
+    const what = `${name} image ${i}`;
+    if (options.align) {
+      const { crop } = await alignLargestFace(Buffer.from(set.images[i]), size, what);
+      if (crop) {
+        alignment.aligned++;
+        return crop.data;
+      }
+      alignment.withoutFace++;
+    }
+    return decodeRgbSquare(set.images[i], size, what);
+  };
   // a rank with nothing to embed still embeds one image, to learn the embedding size
   for (let start = from; start < Math.max(to, from + 1); start += batchSize) {
     const end = Math.min(Math.max(to, Math.min(distinct.length, from + 1)), start + batchSize);
     const indices = end > start ? distinct.slice(start, end) : [distinct[0]];
-    const rgb = await Promise.all(indices.map((i) => decodeRgbSquare(set.images[i], size, `${name} image ${i}`)));
+    const rgb: Uint8Array[] = [];
+    // one at a time when aligning: detection runs on the same engine as the model
+    if (options.align) for (const i of indices) rgb.push(await prepare(i));
+    else rgb.push(...(await Promise.all(indices.map(prepare))));
     const batch = await embedBatchWithFlip(embedder, normalizeBatch(rgb, size), indices.length);
     if (!ownOrig || !ownFlip) {
       dim = batch.dim;
@@ -121,6 +146,7 @@ export async function evaluateBin(
     foldAccuracies: m.foldAccuracies,
     roc: { fpr: Array.from(m.roc.fpr), tpr: Array.from(m.roc.tpr), negatives: m.roc.negatives },
     threshold: { similarity: plain.threshold, accuracy: plain.accuracy },
+    ...(options.align ? { alignment } : {}),
   };
 }
 

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AttfcError } from '../errors.js';
-import { alignFace } from './align.js';
+import { alignRgb } from '../face/align.js';
 import { embedBatchWithFlip, type Embedder } from './embedder.js';
 import { decodeRgb, normalizeBatch } from './images.js';
 import { formatFixed, pairwiseSum } from './numeric.js';
@@ -273,7 +273,7 @@ export async function embedIjbImages(
         const i = start + k;
         const file = join(images, name);
         const img = await decodeRgb(file, file, true);
-        return alignFace(img.data, img.width, img.height, meta.landmarks.subarray(i * 10, i * 10 + 10), size);
+        return alignRgb(img.data, img.width, img.height, meta.landmarks.subarray(i * 10, i * 10 + 10), size);
       }),
     );
     const e = await embedBatchWithFlip(embedder, normalizeBatch(aligned, size), end - start);

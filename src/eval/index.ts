@@ -24,8 +24,6 @@ export { rocCurve, rocAuc, tarAtFar, tprAtClosestFpr } from './roc.js';
 export type { RocCurve } from './roc.js';
 export { evaluateIjb, embedIjbImages, readIjbMeta, parsePairFile, poolTemplates, scoreTemplatePairs, ijbMetrics, formatIjbTable, IJB_FARS } from './ijb.js';
 export type { IjbTarget, IjbMeta, IjbResult, EvaluateIjbOptions, TemplateFeatures } from './ijb.js';
-export { estimateSimilarity, warpAffineBilinear, alignFace, arcfaceTemplate, ARCFACE_TEMPLATE_112 } from './align.js';
-export type { Affine } from './align.js';
 export { renderRocSvg, writeRocPlot } from './plot.js';
 export type { RocSeries, RocPlotOptions } from './plot.js';
 export { embedImageFiles } from './embedFiles.js';

@@ -67,24 +67,28 @@ export interface CountProgressOptions {
   unit?: string;
 }
 
+/** A progress callback that can also print a line (above the bar on a terminal, so the bar is not torn). */
+export type LoggingProgressFn = ProgressFn & { log(line: string): void };
+
 /**
  * A progress callback for work counted in items, labelled `label` (e.g. 'lfw'): the bar on a terminal,
- * otherwise a line at every 10% (`lfw: 120/1200 images (10%), 85.2 images/s`).
+ * otherwise a line at every 10% (`lfw: 120/1200 images (10%), 85.2 images/s`). Its log() prints a line.
  */
-export function createProgress(label: string, options: CountProgressOptions = {}): ProgressFn {
+export function createProgress(label: string, options: CountProgressOptions = {}): LoggingProgressFn {
   const stream = options.stream ?? process.stderr;
   const unit = options.unit ?? 'images';
   const start = performance.now();
   const rate = (done: number) => done / Math.max((performance.now() - start) / 1000, 1e-3);
   if (stream.isTTY) {
     const bar = new TerminalBar(stream, `${label} {bar} {percentage}% | {value}/{total} ${unit} | {rate} ${unit}/s | ETA {eta_formatted}`);
-    return (done, total) => {
+    const update = (done: number, total: number) => {
       bar.update(done, total, { rate: rate(done).toFixed(1) });
       if (done >= total) bar.stop();
     };
+    return Object.assign(update, { log: (line: string) => bar.log(line) });
   }
   let lastDecile = -1;
-  return (done, total) => {
+  const update = (done: number, total: number) => {
     const finished = done >= total;
     const decile = finished ? 10 : Math.floor((10 * done) / Math.max(total, 1));
     if (decile === lastDecile) return;
@@ -93,4 +97,5 @@ export function createProgress(label: string, options: CountProgressOptions = {}
     const secs = (performance.now() - start) / 1000;
     stream.write(`${label}: ${done}/${total} ${unit} (${pct}%), ${rate(done).toFixed(1)} ${unit}/s${finished ? `, done in ${formatDuration(secs)}` : ''}\n`);
   };
+  return Object.assign(update, { log: (line: string) => void stream.write(`${line}\n`) });
 }

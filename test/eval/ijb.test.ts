@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { setupEngine } from '../helpers/engine.js';
-import { applyAffine, arcfaceTemplate } from '../../src/eval/align.js';
+import { applyAffine, arcfaceTemplate } from '../../src/face/align.js';
 import type { Embedder } from '../../src/eval/embedder.js';
 import {
   embedIjbImages,

@@ -4,8 +4,8 @@
 // same/different verdicts. Needs Debian's chromium (.ci/run installs it); skipped, saying why, without it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -14,13 +14,10 @@ import { openDataset } from '../../src/data/dataset.js';
 import { decodeRgbSquare } from '../../src/eval/images.js';
 import { loadEmbedder } from '../../src/embed.js';
 import { shutdownEngine } from '../../src/engine/index.js';
+import { chromiumMissing, openServedPage } from '../helpers/browser.js';
+import { cosine } from '../helpers/faces.js';
 
-const CHROMIUM = process.env.ATTFC_CHROMIUM ?? '/usr/bin/chromium';
-const LAUNCH_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const missing = existsSync(CHROMIUM)
-  ? null
-  : `${CHROMIUM} is not installed (apt-get install chromium; .ci/run does); set ATTFC_CHROMIUM to use another Chromium`;
-if (missing && process.env.ATTFC_REQUIRE_CHROMIUM) throw new Error(`ATTFC_REQUIRE_CHROMIUM is set but ${missing}`);
+const missing = chromiumMissing();
 
 interface PageFace {
   name: string;
@@ -46,20 +43,7 @@ async function writeFixtures(data: string, dir: string): Promise<string[]> {
   return files;
 }
 
-function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let ab = 0;
-  let aa = 0;
-  let bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += a[i] * b[i];
-    aa += a[i] * a[i];
-    bb += b[i] * b[i];
-  }
-  return ab / Math.sqrt(aa * bb);
-}
-
 test('the browser verifier embeds and verifies like loadEmbedder() in Node (headless Chromium)', { skip: missing ?? false, timeout: 300_000 }, async (t) => {
-  const { chromium } = await import('playwright-core');
   const work = mkdtempSync(path.join(os.tmpdir(), 'attfc-browser-'));
   const data = await tinySynth();
   // A short CLI training run with in-training verification, so the model carries a threshold.
@@ -85,34 +69,19 @@ test('the browser verifier embeds and verifies like loadEmbedder() in Node (head
   embedder.dispose();
   shutdownEngine();
 
-  const server = spawn(process.execPath, ['bin/attfc.js', 'serve', modelDir, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const userDataDir = mkdtempSync(path.join(os.tmpdir(), 'attfc-chromium-profile-'));
-  let browser: Awaited<ReturnType<typeof chromium.launchPersistentContext>> | null = null;
+  const served = await openServedPage(modelDir, { width: 900, height: 820 });
+  const { url, page, pageErrors } = served;
   try {
-    const url = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      server.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-        out += chunk;
-        const m = / at (http:\/\/\S+) /.exec(out);
-        if (m) resolve(m[1]);
-      });
-      server.stderr.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-      server.on('exit', (code) => reject(new Error(`attfc serve exited (${code}): ${out}`)));
-    });
-    browser = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: LAUNCH_ARGS, viewport: { width: 900, height: 820 } });
-    const page = await browser.newPage();
-    const pageErrors: string[] = [];
-    page.on('pageerror', (e) => pageErrors.push(e.message));
-
-    // The page picks WebGL when it can; WASM (its fallback) is then checked as well.
-    const runs = [''];
+    // The page picks WebGL when it can; WASM (its fallback) is then checked as well. These fixtures are
+    // crops, so the page's face alignment is off (?align=0; test/examples/browserAlign.test.ts covers it).
+    const runs = ['?align=0'];
     for (let r = 0; r < runs.length; r++) {
       await page.goto(url + runs[r]);
       await page.waitForFunction(() => (window as unknown as { attfcVerifier?: { ready?: boolean } }).attfcVerifier?.ready, null, { timeout: 60_000 });
       const backendLine = (await page.textContent('#backend')) ?? '';
       assert.match(backendLine, /^Backend: (webgl|wasm)/, `${backendLine} / ${await page.textContent('#model')}`);
       const backend = /^Backend: (\w+)/.exec(backendLine)![1];
-      if (r === 0 && backend !== 'wasm') runs.push('?backend=wasm');
+      if (r === 0 && backend !== 'wasm') runs.push('?align=0&backend=wasm');
       t.diagnostic(`page backend: ${backendLine}`);
       assert.match((await page.textContent('#model')) ?? '', /Same face if cosine similarity ≥ \d\.\d{5} \(chosen on synth_val, 40 pairs/);
 
@@ -163,9 +132,7 @@ test('the browser verifier embeds and verifies like loadEmbedder() in Node (head
     }
     assert.deepEqual(pageErrors, []);
   } finally {
-    await browser?.close();
-    server.kill('SIGTERM');
-    rmSync(userDataDir, { recursive: true, force: true });
+    await served.close();
     rmSync(work, { recursive: true, force: true });
   }
 });

@@ -3,6 +3,8 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { inspect, type InspectReport } from '../../data/inspect.js';
 import { pack } from '../../data/pack.js';
 import { SYNTH_SPEC_SYNTAX } from '../../data/synthetic/spec.js';
+import { initEngine } from '../../engine/index.js';
+import { createProgress } from '../../util/progress.js';
 
 /** Where command output goes; tests pass their own to capture it. */
 export interface CommandIO {
@@ -10,12 +12,15 @@ export interface CommandIO {
   stderr(text: string): void;
   /** Marks the command as failed with this exit code (the process keeps running). */
   setExitCode(code: number): void;
+  /** stderr is a terminal (progress bars redraw in place). */
+  interactive?: boolean;
 }
 
 const processIO: CommandIO = {
   stdout: (text) => void process.stdout.write(text),
   stderr: (text) => void process.stderr.write(text),
   setExitCode: (code) => void (process.exitCode = code),
+  interactive: process.stderr.isTTY,
 };
 
 /** Adds the `data` command group (inspect, pack) to `program`. */
@@ -56,27 +61,46 @@ export function registerDataCommands(program: Command, io: CommandIO = processIO
     .description(
       'convert an image folder (root/<identity>/<image>.jpg|jpeg|png; identities numbered in sorted folder order) into ' +
         'an insightface RecordIO dataset <out>/train.rec, train.idx and property. JPEGs are copied as-is after a decode ' +
-        'check; PNGs are re-encoded to JPEG (quality 95). <out> must not already hold a train.rec.',
+        'check; PNGs are re-encoded to JPEG (quality 95). <out> must not already hold a train.rec. With --align the images are ' +
+        'photos: the largest face of each is detected and aligned to the ArcFace template (--size, default 112) and packed as ' +
+        'JPEG; images without a face or unreadable are skipped, each reported, and the exit status is then 1.',
     )
-    .action(async (folder: string, out: string) => {
+    .option('--align', 'detect and align the largest face of every image first (progress bar on stderr)')
+    .option('--size <px>', 'with --align: crop side', parseSize, 112)
+    .action(async (folder: string, out: string, opts: { align?: boolean; size: number }) => {
       let last = 0;
+      if (opts.align) await initEngine();
+      const progress = opts.align ? createProgress('pack --align', { stream: { write: (s: string) => io.stderr(s), isTTY: io.interactive, columns: process.stderr.columns } }) : null;
       const report = await pack(folder, out, {
         onProgress: (done, total) => {
+          if (progress) return progress(done, total);
           if (done === total || done - last >= 5000) {
             last = done;
             io.stderr(`packed ${done}/${total} images\n`);
           }
         },
+        align: opts.align ? { size: opts.size, onSkip: (file, reason) => progress?.log(`attfc: ${file}: ${reason} (skipped)`) } : undefined,
       });
       const { width, height } = report.imageSize;
       io.stdout(
         `packed ${report.images} images of ${report.identities} identities into ${out} ` +
           `(${report.reencoded} re-encoded to JPEG, property ${report.identities},${height},${width})\n`,
       );
+      if (report.skipped && report.skipped.images > 0) {
+        const ids = report.skipped.identities;
+        io.stderr(`skipped ${report.skipped.images} images without an aligned face${ids ? ` (${ids} identit${ids === 1 ? 'y' : 'ies'} left with none, dropped)` : ''}: see the lines above\n`);
+        io.setExitCode(1);
+      }
       if (report.otherSizes > 0) {
         io.stderr(`warning: ${report.otherSizes} images are not ${width}x${height}; training resizes them\n`);
       }
     });
+}
+
+function parseSize(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 8) throw new InvalidArgumentError(`expected a whole number of pixels >= 8, got '${value}'`);
+  return n;
 }
 
 function parseSample(value: string): number {

@@ -84,12 +84,14 @@ interface EvalOptions {
   name?: string[];
   step?: string;
   recordThreshold: boolean;
+  align?: boolean;
 }
 
 interface EmbedOptions {
   model: string;
   out?: string;
   batchSize: number;
+  align?: boolean;
 }
 
 /** --step, else the training steps the model's metadata records (attfc's `steps`, others' `step`), else 0. */
@@ -144,6 +146,10 @@ export function registerEvalCommands(program: Command, deps: EvalCommandDeps = {
     .option('--json', 'print only JSON on stdout (progress stays on stderr)')
     .option('--plot <file>', 'write the ROC curves of all sets to a .svg or .png figure')
     .option(
+      '--align',
+      "re-align every --bin image before embedding: detect its largest face (BlazeFace), take five landmarks (FaceMesh) and warp it to the ArcFace template; images without a face are used as they are and counted",
+    )
+    .option(
       '--no-record-threshold',
       "do not write the first --bin set's verification threshold (the cosine-similarity cut with the best accuracy on its pairs) into the model's metadata",
     )
@@ -153,6 +159,7 @@ export function registerEvalCommands(program: Command, deps: EvalCommandDeps = {
       if (opts.name && opts.name.length !== bins.length)
         throw new AttfcError(`eval: --name has ${opts.name.length} names but --bin has ${bins.length} files`);
       if (opts.plot) checkOutputFile('--plot', opts.plot, ['.svg', '.png']);
+      if (opts.align && bins.length === 0) throw new AttfcError('eval: --align re-aligns --bin sets; IJB images are aligned with the landmarks in its meta/ files');
       await initEngine();
       const loaded = await loadModel(opts.model);
       try {
@@ -164,8 +171,13 @@ export function registerEvalCommands(program: Command, deps: EvalCommandDeps = {
           const r = await evaluateBin(loaded.embedder, bins[i], {
             batchSize: opts.batchSize,
             name,
-            onProgress: createProgress(label, { stream: stderr }),
+            align: opts.align === true,
+            onProgress: createProgress(opts.align ? `${label} (align + embed)` : label, { stream: stderr }),
           });
+          if (r.alignment) {
+            const { aligned, withoutFace } = r.alignment;
+            stderr.write(`${r.name}: aligned ${aligned} of ${aligned + withoutFace} distinct images${withoutFace ? `; ${withoutFace} without a face used as they are` : ''}\n`);
+          }
           sets.push(r);
           if (!opts.json) stdout(`${formatVerificationLine(r.name, step, r)}\n`);
         }
@@ -190,6 +202,7 @@ export function registerEvalCommands(program: Command, deps: EvalCommandDeps = {
               auc: r.auc,
               threshold: r.threshold.similarity,
               thresholdAccuracy: r.threshold.accuracy,
+              ...(r.alignment ? { alignment: r.alignment } : {}),
             }));
           if (ijb)
             out.ijb = {
@@ -255,12 +268,14 @@ export function registerEvalCommands(program: Command, deps: EvalCommandDeps = {
     .description(
       'embed aligned face crops with a model: one plain forward pass per image (no flip-sum), L2-normalised, so the ' +
         'cosine similarity of two faces is the dot product. Images are turned upright (EXIF orientation); those not at the ' +
-        'model input size are cropped to their centre square and resized (cubic). Output: --out file.json ({"<image>": [..D floats]}), --out file.npy (float32 [n, D], ' +
+        'model input size are cropped to their centre square and resized (cubic). With --align they may be photos: the largest face ' +
+        'of each is detected and aligned to the ArcFace template first, and an image without a face is an error. Output: --out file.json ({"<image>": [..D floats]}), --out file.npy (float32 [n, D], ' +
         'rows in argument order), or JSON on stdout without --out.',
     )
     .requiredOption('--model <dir>', 'embedding model directory (model.json + weights)')
     .option('--out <file>', 'output file: .json or .npy')
     .option('--batch-size <n>', 'images per forward pass', positiveInt('--batch-size'), 32)
+    .option('--align', 'photos, not crops: detect the largest face in each image and align it to the ArcFace template first (every image must hold a face)')
     .action(async (images: string[], opts: EmbedOptions) => {
       const ext = opts.out ? extname(opts.out).toLowerCase() : '.json';
       if (opts.out) checkOutputFile('--out', opts.out, ['.json', '.npy']);
@@ -276,6 +291,7 @@ export function registerEvalCommands(program: Command, deps: EvalCommandDeps = {
       try {
         const { dim, embeddings } = await embedImageFiles(loaded.embedder, images, {
           batchSize: opts.batchSize,
+          align: opts.align === true,
           onProgress: createProgress('embed', { stream: stderr }),
         });
         if (ext === '.npy') {

@@ -7,6 +7,7 @@ import { registerEvalCommands } from './eval.js';
 import { registerSynthCommand } from './synth.js';
 import { registerServeCommand } from './serve.js';
 import { registerOnnxCommands } from './onnx.js';
+import { registerFaceCommands } from './face.js';
 
 export const commandModules: ((program: Command) => void)[] = [
   registerTrainCommand,
@@ -16,4 +17,5 @@ export const commandModules: ((program: Command) => void)[] = [
   (p) => registerSynthCommand(p),
   (p) => registerServeCommand(p),
   (p) => registerOnnxCommands(p),
+  (p) => registerFaceCommands(p),
 ];

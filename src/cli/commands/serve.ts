@@ -19,8 +19,10 @@ export function registerServeCommand(program: Command, out: (text: string) => vo
     .summary('serve the browser face verifier (examples/browser) for an exported model on localhost')
     .description(
       'start a local web server with the browser face verifier: a page that loads the model with TensorFlow.js ' +
-        '(WebGL, falling back to WASM), takes two face images, shows the crops the model sees, their cosine ' +
-        "similarity and same/different at the threshold recorded in the model's metadata. Runs until Ctrl-C.",
+        '(WebGL, falling back to WASM), takes two photos (files, drag and drop, or the webcam), finds their faces ' +
+        '(BlazeFace + FaceMesh, the same code and models as attfc align), draws the boxes and five landmarks, shows the ' +
+        "aligned crops the model sees, their cosine similarity and same/different at the threshold recorded in the model's " +
+        'metadata (or, with alignment off, takes the images as face crops). Runs until Ctrl-C.',
     )
     .option('--port <n>', 'port (0 picks a free one)', port, 8080)
     .option('--host <address>', 'address to listen on (the default serves this machine only)', '127.0.0.1')

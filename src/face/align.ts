@@ -157,7 +157,7 @@ export function warpAffineBilinear(
  * Aligns one face: similarity transform from its 5 landmarks (flat x1 y1 .. x5 y5) to the ArcFace
  * template at `size`, then the bilinear warp. Returns size x size RGB.
  */
-export function alignFace(
+export function alignRgb(
   rgb: Uint8Array,
   width: number,
   height: number,

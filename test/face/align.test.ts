@@ -2,14 +2,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  alignFace,
+  alignRgb,
   applyAffine,
   arcfaceTemplate,
   estimateSimilarity,
   invertAffine,
   warpAffineBilinear,
   type Affine,
-} from '../../src/eval/align.js';
+} from '../../src/face/align.js';
 
 const close = (a: number, b: number, tol = 1e-9) => assert.ok(Math.abs(a - b) <= tol, `${a} vs ${b}`);
 
@@ -95,7 +95,7 @@ test('warp: half-pixel shifts blend with 15-bit weights, outside pixels count as
   assert.ok(gone.every((v) => v === 0));
 });
 
-test('alignFace maps the landmarks onto the template', () => {
+test('alignRgb maps the landmarks onto the template', () => {
   // a 200x180 RGB image with a bright 5x5 square at each landmark of a rotated, scaled, shifted face
   const W = 200, H = 180;
   const face = similarity(1.6, -0.2, 30, 20);
@@ -107,7 +107,7 @@ test('alignFace maps the landmarks onto the template', () => {
     const cx = Math.round(lm[2 * i]), cy = Math.round(lm[2 * i + 1]);
     for (let y = cy - 2; y <= cy + 2; y++) for (let x = cx - 2; x <= cx + 2; x++) img.fill(255, (y * W + x) * 3, (y * W + x) * 3 + 3);
   }
-  const out = alignFace(img, W, H, lm, 112);
+  const out = alignRgb(img, W, H, lm, 112);
   assert.equal(out.length, 112 * 112 * 3);
   for (let i = 0; i < 5; i++) {
     const x = Math.round(t[2 * i]), y = Math.round(t[2 * i + 1]);
