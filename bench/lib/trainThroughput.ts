@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { engineInfo, describeEngine, shutdownEngine } from '../../src/engine/index.js';
 import { train, type StepMetrics } from '../../src/train/trainer.js';
-import { DEMO } from '../../src/cli/commands/demo.js';
+import { DEMO } from '../../src/cli/demoSetup.js';
 import type { TrainConfigInput } from '../../src/train/config.js';
 
 /** A backbone at one input size and the batch that fits the 4 GiB WASM heap for every head. */
@@ -28,7 +28,7 @@ export interface ThroughputSetup {
   measuredSteps: number;
 }
 
-/** The demo's model (src/cli/commands/demo.ts DEMO): MobileFaceNet x0.5 at 32x32, batch 64. */
+/** The demo's model (src/cli/demoSetup.ts DEMO): MobileFaceNet x0.5 at 32x32, batch 64. */
 export const DEMO_SETUP: ThroughputSetup = {
   name: `demo (mbf x${DEMO.widthMultiplier}, ${DEMO.size})`,
   backbone: DEMO.backbone,

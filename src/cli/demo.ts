@@ -11,7 +11,7 @@ import { type VerificationResult } from '../eval/evaluateBin.js';
 import { evaluateUntrained } from '../eval/untrained.js';
 import { describeEngine, engineInfo } from '../engine/index.js';
 import { createProgressView, formatDuration } from '../train/progress.js';
-import { DEMO, type DemoSetup } from './commands/demo.js';
+import { DEMO, type DemoSetup } from './demoSetup.js';
 
 export async function runDemo(out: string, steps: number, setup: DemoSetup = DEMO): Promise<void> {
   const d = setup;
