@@ -263,7 +263,8 @@ napi_value PgBucket(napi_env env, napi_callback_info info) {
 }
 
 // pgBucketAllreduce(bucket, handles[], async) -> handles[] summed over the ranks, or a work id. The
-// inputs are copied into the bucket's buffer and reduced in place; the results are VIEWS of that buffer,
+// inputs are copied into the bucket's buffer and reduced in place (no inputs: the buffer as it is, one
+// view of it returned); the results are VIEWS of that buffer,
 // valid until the bucket is used again, which is refused while any of them is still alive.
 napi_value PgBucketAllreduce(napi_env env, napi_callback_info info) {
   return guarded(env, [&] {
@@ -291,6 +292,10 @@ napi_value PgBucketAllreduce(napi_env env, napi_callback_info info) {
       buffer.narrow(0, at, k).copy_(t.reshape({-1}));
       p.shapes.push_back(t.sizes().vec());
       at += k;
+    }
+    if (n == 0) {  // no tensors: the whole buffer as it stands, summed in place (no copy in)
+      at = buffer.numel();
+      p.shapes.push_back({at});
     }
     p.flat = buffer.narrow(0, 0, at);
     c10d::AllreduceOptions opts;

@@ -2,7 +2,8 @@
 // training takes: the gradient copied into a persistent bucket, summed over the ranks by c10d's Gloo,
 // returned as views) on float32 tensors of the given sizes, timed like the PyTorch reference
 // (bench/reference/pytorch_allreduce.py): a barrier, then one allreduce, `iters` times after two
-// warm-up rounds. Rank 0 prints one JSON line. Environment: RANK, WORLD_SIZE, MASTER_PORT.
+// warm-up rounds; then the same with the bucket's buffer summed in place (no copy in), which is what the
+// reference does. Rank 0 prints one JSON line. Environment: RANK, WORLD_SIZE, MASTER_PORT.
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../../src/engine/index.js';
 import type { TorchBackend } from '../../src/engine/torch/backend.js';
@@ -25,11 +26,8 @@ const pg = ProcessGroup.join(tf.backend() as TorchBackend, {
   deviceHost: '127.0.0.1',
 });
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const out: { floats: number; ms: number; all: number[] }[] = [];
-for (const n of sizes) {
-  const grad = tf.fill([n], 1);
-  const bucket = pg.createBucket(n);
-  const once = () => tf.dispose(pg.wait(pg.bucketAllReduceAsync(bucket, [grad])));
+const out: { floats: number; ms: number; all: number[]; inPlaceMs: number; inPlaceAll: number[] }[] = [];
+const timed = (once: () => void): number[] => {
   once();
   once();
   const times: number[] = [];
@@ -39,8 +37,15 @@ for (const n of sizes) {
     once();
     times.push(performance.now() - t0);
   }
+  return times;
+};
+for (const n of sizes) {
+  const grad = tf.fill([n], 1);
+  const bucket = pg.createBucket(n);
+  const all = timed(() => tf.dispose(pg.wait(pg.bucketAllReduceAsync(bucket, [grad]))));
+  const inPlaceAll = timed(() => tf.dispose(pg.wait(pg.bucketAllReduceAsync(bucket, []))));
   grad.dispose();
-  out.push({ floats: n, ms: median(times), all: times });
+  out.push({ floats: n, ms: median(all), all, inPlaceMs: median(inPlaceAll), inPlaceAll });
 }
 pg.barrier();
 pg.destroy();

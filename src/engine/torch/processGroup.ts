@@ -185,6 +185,7 @@ export class ProcessGroup {
   /**
    * Starts summing `tensors` over the ranks in bucket `bucket` (copied in now, so the caller may dispose
    * them at once). wait() returns the sums as views of the bucket: dispose them before its next use.
+   * No tensors: the bucket's whole buffer as it stands is summed in place (one view returned).
    */
   bucketAllReduceAsync(bucket: number, tensors: tf.Tensor[]): PendingCollective {
     const id = this.run('allreduce', () => this.native.pgBucketAllreduce(bucket, tensors.map((t) => this.handleOf(t)), true) as number);
