@@ -7,7 +7,7 @@
 // (torchrun restarts every worker instead). Never wait on a failed group in an exit path.
 import * as tf from '@tensorflow/tfjs-core';
 import { AttfcError } from '../../errors.js';
-import type { ProcessGroupInit, ReduceOpName, TorchAddon } from './addon.js';
+import type { NativeDtype, ProcessGroupInit, ReduceOpName, TorchAddon } from './addon.js';
 import type { TorchBackend } from './backend.js';
 
 export type { ProcessGroupInit, ReduceOpName } from './addon.js';
@@ -136,18 +136,7 @@ export class ProcessGroup {
 
   /** allGather of JS values (same length on every rank). */
   allGatherValues<T extends Float32Array | Int32Array>(values: T): T {
-    const n = this.native;
-    const h = n.fromArray(values, [values.length], values instanceof Int32Array ? 'int32' : 'float32', this.backend.device);
-    try {
-      const r = this.run('allgather', () => n.pgAllgather(h, false));
-      try {
-        return n.toArray(r) as T;
-      } finally {
-        n.free(r);
-      }
-    } finally {
-      n.free(h);
-    }
+    return this.throughTensor(values, values instanceof Int32Array ? 'int32' : 'float32', (h) => this.run('allgather', () => this.native.pgAllgather(h, false) as number));
   }
 
   /** Root's values on every rank (same shape everywhere): a new tensor. */
@@ -159,10 +148,15 @@ export class ProcessGroup {
   /** Root's values on every rank; every rank passes an array of the same type and length (root's is sent). */
   broadcastValues<T extends Uint8Array | Int32Array | Float32Array | Float64Array>(values: T, root = 0): T {
     const dtype = values instanceof Uint8Array ? 'uint8' : values instanceof Int32Array ? 'int32' : values instanceof Float64Array ? 'float64' : 'float32';
+    return this.throughTensor(values, dtype, (h) => this.run('broadcast', () => this.native.pgBroadcast(h, root)));
+  }
+
+  /** `values` as a libtorch tensor through `collective` (which returns a new handle), read back; both freed. */
+  private throughTensor<T extends Uint8Array | Int32Array | Float32Array | Float64Array>(values: T, dtype: NativeDtype, collective: (handle: number) => number): T {
     const n = this.native;
     const h = n.fromArray(values, [values.length], dtype, this.backend.device);
     try {
-      const r = this.run('broadcast', () => n.pgBroadcast(h, root));
+      const r = collective(h);
       try {
         return n.toArray(r) as T;
       } finally {
